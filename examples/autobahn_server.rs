@@ -1,0 +1,37 @@
+//! The echo server for the Autobahn|Testsuite and other interop suites:
+//! limits raised to the suite's 16 MiB messages, fragments uncapped, any
+//! Origin allowed (test clients serve their pages from other ports).
+//!
+//! ```text
+//! cargo run --release --example autobahn_server [ADDR]
+//! ```
+//! ADDR defaults to 127.0.0.1:9001.
+
+use tinyws::{Config, Server};
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    let config = Config::default()
+        .max_message_size(64 << 20)
+        .max_frame_size(64 << 20)
+        .max_fragments(usize::MAX)
+        .allow_any_origin(true)
+        .stack_size(256 * 1024);
+    let result = Server::bind(&addr, config).and_then(|server| {
+        println!("autobahn echo server on ws://{}", server.local_addr()?);
+        server.serve(|mut ws| {
+            while let Ok(msg) = ws.read() {
+                if msg.is_data() && ws.send(msg).is_err() {
+                    break;
+                }
+            }
+        })
+    });
+    if let Err(e) = result {
+        eprintln!("autobahn_server: {}: {}", addr, e);
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,224 @@
+//! Limits and timeouts, with defaults sized for a Raspberry Pi.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Limits and timeouts for connections and the [`Server`](crate::Server).
+///
+/// Build one with [`Config::default`] and the setters of the same names as the
+/// fields:
+///
+/// ```
+/// use std::time::Duration;
+/// let config = tinyws::Config::default()
+///     .max_message_size(64 * 1024)
+///     .ping_interval(Some(Duration::from_secs(10)));
+/// assert_eq!(config.max_message_size, 65536);
+/// ```
+///
+/// Values are checked once, by [`Server::bind`](crate::Server::bind) and
+/// [`accept`](crate::accept), which return [`Error::Config`] for a bad one.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The largest message accepted, after reassembling fragments. A larger
+    /// one fails the connection with 1009 before any buffer for it is
+    /// allocated. Defaults to 1 MiB.
+    pub max_message_size: usize,
+    /// The largest single frame accepted. Defaults to 1 MiB.
+    pub max_frame_size: usize,
+    /// The most frames one message may arrive in. A flood of tiny fragments
+    /// costs a header parse each; beyond this many the connection is failed
+    /// with 1009. Defaults to 1024.
+    pub max_fragments: usize,
+    /// The whole opening handshake must arrive within this time, however the
+    /// client trickles it. Defaults to 10 s.
+    pub handshake_timeout: Duration,
+    /// While the connection is idle, send a Ping this often. `None` turns
+    /// keepalive off. Defaults to 30 s.
+    pub ping_interval: Option<Duration>,
+    /// After a keepalive Ping, fail the connection if nothing at all arrives
+    /// for this long. Defaults to 30 s.
+    pub ping_timeout: Duration,
+    /// After we send Close, wait this long for the peer's Close before
+    /// closing TCP. Defaults to 5 s.
+    pub close_timeout: Duration,
+    /// A write that makes no progress for this long fails with
+    /// [`Timeout::Write`](crate::Timeout::Write), so a client that stops
+    /// reading cannot hold a thread forever. This is also the most one stalled
+    /// subscriber can delay a broadcast. Defaults to 5 s.
+    pub write_timeout: Duration,
+    /// Server only: the most connections open at once, including those still
+    /// in their handshake. Beyond it new clients get HTTP 503. Defaults to 256.
+    pub max_connections: usize,
+    /// Server only: the stack size of each connection thread, in bytes.
+    /// Defaults to 64 KiB.
+    pub stack_size: usize,
+    /// Origins allowed besides the same origin, such as
+    /// `"http://192.168.1.20:8080"`. Compared case-insensitively with the
+    /// Origin header. Defaults to none.
+    pub allowed_origins: Vec<String>,
+    /// Accept any Origin. Only for endpoints that hold nothing a web page on
+    /// another site should reach. Defaults to `false`.
+    pub allow_any_origin: bool,
+    /// The subprotocols this server speaks. The first one the client offers
+    /// that is in this list is chosen. Defaults to none.
+    pub subprotocols: Vec<String>,
+    /// Refuse (HTTP 400) clients that offer none of
+    /// [`subprotocols`](Self::subprotocols). Defaults to `false`.
+    pub require_subprotocol: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            max_fragments: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Some(Duration::from_secs(30)),
+            ping_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
+            max_connections: 256,
+            stack_size: 64 * 1024,
+            allowed_origins: Vec::new(),
+            allow_any_origin: false,
+            subprotocols: Vec::new(),
+            require_subprotocol: false,
+        }
+    }
+}
+
+/// The smallest thread stack accepted: Linux refuses less than 16 KiB.
+const MIN_STACK: usize = 16 * 1024;
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
+        impl Config {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Set [`Self::max_message_size`].
+    max_message_size: usize;
+    /// Set [`Self::max_frame_size`].
+    max_frame_size: usize;
+    /// Set [`Self::max_fragments`].
+    max_fragments: usize;
+    /// Set [`Self::handshake_timeout`].
+    handshake_timeout: Duration;
+    /// Set [`Self::ping_interval`].
+    ping_interval: Option<Duration>;
+    /// Set [`Self::ping_timeout`].
+    ping_timeout: Duration;
+    /// Set [`Self::close_timeout`].
+    close_timeout: Duration;
+    /// Set [`Self::write_timeout`].
+    write_timeout: Duration;
+    /// Set [`Self::max_connections`].
+    max_connections: usize;
+    /// Set [`Self::stack_size`].
+    stack_size: usize;
+    /// Set [`Self::allowed_origins`].
+    allowed_origins: Vec<String>;
+    /// Set [`Self::allow_any_origin`].
+    allow_any_origin: bool;
+    /// Set [`Self::subprotocols`].
+    subprotocols: Vec<String>;
+    /// Set [`Self::require_subprotocol`].
+    require_subprotocol: bool;
+}
+
+impl Config {
+    /// Checks every value once, so that nothing later has to.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let zero = Duration::from_secs(0);
+        let check =
+            |ok: bool, what: &'static str| if ok { Ok(()) } else { Err(Error::Config(what)) };
+        check(
+            self.max_message_size > 0,
+            "max_message_size must be at least 1",
+        )?;
+        check(self.max_frame_size > 0, "max_frame_size must be at least 1")?;
+        check(self.max_fragments > 0, "max_fragments must be at least 1")?;
+        check(
+            self.handshake_timeout > zero,
+            "handshake_timeout must be above zero",
+        )?;
+        check(
+            self.ping_interval != Some(zero),
+            "ping_interval must be above zero or None",
+        )?;
+        check(self.ping_timeout > zero, "ping_timeout must be above zero")?;
+        check(
+            self.close_timeout > zero,
+            "close_timeout must be above zero",
+        )?;
+        check(
+            self.write_timeout > zero,
+            "write_timeout must be above zero",
+        )?;
+        check(
+            self.max_connections > 0,
+            "max_connections must be at least 1",
+        )?;
+        check(
+            self.stack_size >= MIN_STACK,
+            "stack_size must be at least 16 KiB",
+        )?;
+        check(
+            !self.require_subprotocol || !self.subprotocols.is_empty(),
+            "require_subprotocol needs at least one entry in subprotocols",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_pinned() {
+        let c = Config::default();
+        assert_eq!(c.max_message_size, 1024 * 1024);
+        assert_eq!(c.max_frame_size, 1024 * 1024);
+        assert_eq!(c.max_fragments, 1024);
+        assert_eq!(c.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(c.ping_interval, Some(Duration::from_secs(30)));
+        assert_eq!(c.ping_timeout, Duration::from_secs(30));
+        assert_eq!(c.close_timeout, Duration::from_secs(5));
+        assert_eq!(c.write_timeout, Duration::from_secs(5));
+        assert_eq!(c.max_connections, 256);
+        assert_eq!(c.stack_size, 64 * 1024);
+        assert!(c.allowed_origins.is_empty());
+        assert!(!c.allow_any_origin);
+        assert!(c.subprotocols.is_empty());
+        assert!(!c.require_subprotocol);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_errors_not_panics() {
+        let bad = [
+            Config::default().max_message_size(0),
+            Config::default().ping_interval(Some(Duration::from_secs(0))),
+            Config::default().stack_size(1024),
+            Config::default().max_connections(0),
+            Config::default().require_subprotocol(true),
+        ];
+        for c in &bad {
+            assert!(matches!(c.validate(), Err(Error::Config(_))), "{:?}", c);
+        }
+    }
+}

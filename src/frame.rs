@@ -1,0 +1,353 @@
+//! Sans-IO frame headers and masking (RFC 6455 section 5).
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-------+-+-------------+-------------------------------+
+//! |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+//! |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+//! |N|V|V|V|       |S|             |   (if payload len==126/127)   |
+//! | |1|2|3|       |K|             |                               |
+//! +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+//! |     Extended payload length continued, if payload len == 127  |
+//! + - - - - - - - - - - - - - - - +-------------------------------+
+//! |                               |Masking-key, if MASK set to 1  |
+//! +-------------------------------+-------------------------------+
+//! ```
+
+use crate::error::{Error, ProtocolError, Result};
+
+/// The longest header: 2 bytes, an 8-byte length and a 4-byte mask.
+pub(crate) const MAX_HEADER: usize = 14;
+
+/// A frame's opcode (section 5.2). Reserved opcodes never get this far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpCode {
+    Continuation,
+    Text,
+    Binary,
+    Close,
+    Ping,
+    Pong,
+}
+
+impl OpCode {
+    fn from_bits(bits: u8) -> Result<OpCode> {
+        Ok(match bits {
+            0x0 => OpCode::Continuation,
+            0x1 => OpCode::Text,
+            0x2 => OpCode::Binary,
+            0x8 => OpCode::Close,
+            0x9 => OpCode::Ping,
+            0xA => OpCode::Pong,
+            other => return Err(Error::Protocol(ProtocolError::ReservedOpcode(other))),
+        })
+    }
+
+    fn bits(self) -> u8 {
+        match self {
+            OpCode::Continuation => 0x0,
+            OpCode::Text => 0x1,
+            OpCode::Binary => 0x2,
+            OpCode::Close => 0x8,
+            OpCode::Ping => 0x9,
+            OpCode::Pong => 0xA,
+        }
+    }
+
+    /// Close, Ping and Pong (section 5.5).
+    pub(crate) fn is_control(self) -> bool {
+        matches!(self, OpCode::Close | OpCode::Ping | OpCode::Pong)
+    }
+}
+
+/// A decoded frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) fin: bool,
+    pub(crate) opcode: OpCode,
+    pub(crate) mask: Option<[u8; 4]>,
+    pub(crate) len: u64,
+}
+
+/// Decodes a client frame's header from the start of `buf`.
+///
+/// Returns `Ok(None)` when more bytes are needed, or the header and its
+/// length. Everything the header alone can break is checked here, in the
+/// order the bytes arrive: reserved bits, opcode, control-frame rules, the
+/// length's top bit, and the client's mask.
+pub(crate) fn decode_header(buf: &[u8]) -> Result<Option<(Header, usize)>> {
+    let (b0, b1) = match buf {
+        [b0, b1, ..] => (*b0, *b1),
+        _ => return Ok(None),
+    };
+    if b0 & 0x70 != 0 {
+        return Err(Error::Protocol(ProtocolError::ReservedBits));
+    }
+    let fin = b0 & 0x80 != 0;
+    let opcode = OpCode::from_bits(b0 & 0x0F)?;
+    let masked = b1 & 0x80 != 0;
+    let short = u64::from(b1 & 0x7F);
+    if opcode.is_control() {
+        if !fin {
+            return Err(Error::Protocol(ProtocolError::FragmentedControlFrame));
+        }
+        if short > 125 {
+            return Err(Error::Protocol(ProtocolError::ControlFrameTooLarge));
+        }
+    }
+    let (len, mut at) = match short {
+        126 => match buf.get(2..4) {
+            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+            None => return Ok(None),
+        },
+        127 => match buf.get(2..10) {
+            Some(b) => {
+                let mut be = [0u8; 8];
+                be.copy_from_slice(b);
+                let len = u64::from_be_bytes(be);
+                if len >> 63 != 0 {
+                    return Err(Error::Protocol(ProtocolError::LengthTopBit));
+                }
+                (len, 10)
+            }
+            None => return Ok(None),
+        },
+        n => (n, 2),
+    };
+    if !masked {
+        return Err(Error::Protocol(ProtocolError::UnmaskedFrame));
+    }
+    let mask = match buf.get(at..at + 4) {
+        Some(m) => [m[0], m[1], m[2], m[3]],
+        None => return Ok(None),
+    };
+    at += 4;
+    Ok(Some((
+        Header {
+            fin,
+            opcode,
+            mask: Some(mask),
+            len,
+        },
+        at,
+    )))
+}
+
+/// Encodes a header into `out` and returns its length. Server frames pass
+/// `mask: None`; a mask is only for tests that play the client.
+pub(crate) fn encode_header(
+    fin: bool,
+    opcode: OpCode,
+    len: u64,
+    mask: Option<[u8; 4]>,
+    out: &mut [u8; MAX_HEADER],
+) -> usize {
+    out[0] = u8::from(fin) << 7 | opcode.bits();
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    let mut at = if len < 126 {
+        out[1] = mask_bit | len as u8;
+        2
+    } else if len <= u64::from(u16::MAX) {
+        out[1] = mask_bit | 126;
+        out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
+    } else {
+        out[1] = mask_bit | 127;
+        out[2..10].copy_from_slice(&len.to_be_bytes());
+        10
+    };
+    if let Some(m) = mask {
+        out[at..at + 4].copy_from_slice(&m);
+        at += 4;
+    }
+    at
+}
+
+/// XORs `buf` with the mask, where `buf` starts `offset` bytes into the
+/// payload. Works eight bytes at a time in safe code.
+pub(crate) fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
+    let mut m = mask;
+    m.rotate_left(offset % 4);
+    let word = u64::from_ne_bytes([m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3]]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(w) ^ word).to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= m[i % 4];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(bytes: &[u8]) -> Result<Option<(Header, usize)>> {
+        decode_header(bytes)
+    }
+
+    /// The masked examples of RFC 6455 section 5.7 (a server only reads
+    /// masked frames; the unmasked ones are what it writes).
+    #[test]
+    fn rfc_5_7_examples() {
+        // A single-frame masked text message "Hello".
+        let mut frame = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ]
+        .to_vec();
+        let (h, n) = decode(&frame).unwrap().unwrap();
+        assert_eq!((h.fin, h.opcode, h.len, n), (true, OpCode::Text, 5, 6));
+        apply_mask(&mut frame[n..], h.mask.unwrap(), 0);
+        assert_eq!(&frame[n..], b"Hello");
+
+        // What the server writes: unmasked "Hello", and fragments "Hel" + "lo".
+        let mut out = [0u8; MAX_HEADER];
+        let n = encode_header(true, OpCode::Text, 5, None, &mut out);
+        assert_eq!(&out[..n], &[0x81, 0x05]);
+        let n = encode_header(false, OpCode::Text, 3, None, &mut out);
+        assert_eq!(&out[..n], &[0x01, 0x03]);
+        let n = encode_header(true, OpCode::Continuation, 2, None, &mut out);
+        assert_eq!(&out[..n], &[0x80, 0x02]);
+        // Unmasked Ping and its masked Pong reply, "Hello".
+        let n = encode_header(true, OpCode::Ping, 5, None, &mut out);
+        assert_eq!(&out[..n], &[0x89, 0x05]);
+        let pong = [
+            0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        let (h, _) = decode(&pong).unwrap().unwrap();
+        assert_eq!(h.opcode, OpCode::Pong);
+        // 256 bytes and 64 KiB binary messages: 16-bit and 64-bit lengths.
+        let n = encode_header(true, OpCode::Binary, 256, None, &mut out);
+        assert_eq!(&out[..n], &[0x82, 0x7E, 0x01, 0x00]);
+        let n = encode_header(true, OpCode::Binary, 65536, None, &mut out);
+        assert_eq!(&out[..n], &[0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn length_boundaries() {
+        for (len, header_len) in [
+            (0, 2),
+            (125, 2),
+            (126, 4),
+            (65535, 4),
+            (65536, 10),
+            (1 << 40, 10),
+        ] {
+            let mut out = [0u8; MAX_HEADER];
+            let n = encode_header(true, OpCode::Binary, len, Some([1, 2, 3, 4]), &mut out);
+            assert_eq!(n, header_len + 4, "len {}", len);
+            let (h, used) = decode(&out[..n]).unwrap().unwrap();
+            assert_eq!((h.len, used), (len, n));
+            // Every strict prefix asks for more bytes.
+            for cut in 0..n {
+                assert_eq!(
+                    decode(&out[..cut]).unwrap(),
+                    None,
+                    "len {} cut {}",
+                    len,
+                    cut
+                );
+            }
+        }
+    }
+
+    macro_rules! rejects {
+        ($($name:ident: $bytes:expr => $err:pat,)*) => {$(
+            #[test]
+            fn $name() {
+                let r = decode(&$bytes);
+                assert!(matches!(r, Err(Error::Protocol($err))), "{:?}", r);
+            }
+        )*};
+    }
+
+    rejects! {
+        unmasked: [0x81, 0x00] => ProtocolError::UnmaskedFrame,
+        rsv1: [0xC1, 0x80, 0, 0, 0, 0] => ProtocolError::ReservedBits,
+        rsv2: [0xA1, 0x80, 0, 0, 0, 0] => ProtocolError::ReservedBits,
+        rsv3: [0x91, 0x80, 0, 0, 0, 0] => ProtocolError::ReservedBits,
+        reserved_data_opcode: [0x83, 0x80, 0, 0, 0, 0] => ProtocolError::ReservedOpcode(3),
+        reserved_control_opcode: [0x8B, 0x80, 0, 0, 0, 0] => ProtocolError::ReservedOpcode(0xB),
+        control_too_large: [0x89, 0xFE, 0, 126] => ProtocolError::ControlFrameTooLarge,
+        fragmented_ping: [0x09, 0x80, 0, 0, 0, 0] => ProtocolError::FragmentedControlFrame,
+        length_top_bit: [0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0] => ProtocolError::LengthTopBit,
+    }
+
+    #[test]
+    fn masking_at_every_alignment_and_offset() {
+        let mask = [0xA1, 0xB2, 0xC3, 0xD4];
+        let data: Vec<u8> = (0..100u8).collect();
+        let naive = |offset: usize, len: usize| -> Vec<u8> {
+            (0..len).map(|i| data[i] ^ mask[(offset + i) % 4]).collect()
+        };
+        let mut backing = [0u8; 128];
+        for align in 0..8 {
+            for offset in 0..4 {
+                for len in [0, 1, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 91] {
+                    let buf = &mut backing[align..align + len];
+                    buf.copy_from_slice(&data[..len]);
+                    apply_mask(buf, mask, offset);
+                    assert_eq!(
+                        buf,
+                        &naive(offset, len)[..],
+                        "align {} offset {} len {}",
+                        align,
+                        offset,
+                        len
+                    );
+                }
+            }
+        }
+        // Masking in pieces equals masking at once.
+        let mut whole = data.clone();
+        apply_mask(&mut whole, mask, 0);
+        let mut pieces = data.clone();
+        let (a, b) = pieces.split_at_mut(13);
+        apply_mask(a, mask, 0);
+        apply_mask(b, mask, 13);
+        assert_eq!(whole, pieces);
+    }
+
+    /// decode(encode(h)) == h, over a seeded pseudo-random sweep.
+    #[test]
+    fn round_trip_property() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let ops = [
+            OpCode::Continuation,
+            OpCode::Text,
+            OpCode::Binary,
+            OpCode::Close,
+            OpCode::Ping,
+            OpCode::Pong,
+        ];
+        for _ in 0..10_000 {
+            let r = next();
+            let opcode = ops[(r % 6) as usize];
+            let len = if opcode.is_control() {
+                (r >> 8) % 126
+            } else {
+                (r >> 9) >> ((r >> 3) & 63)
+            };
+            let fin = opcode.is_control() || r & 4 != 0;
+            let mask = (next() as u32).to_be_bytes();
+            let mut out = [0u8; MAX_HEADER];
+            let n = encode_header(fin, opcode, len, Some(mask), &mut out);
+            let want = Header {
+                fin,
+                opcode,
+                mask: Some(mask),
+                len,
+            };
+            assert_eq!(decode(&out[..n]).unwrap(), Some((want, n)));
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! A small, blocking WebSocket server (RFC 6455) for Raspberry Pi-class
+//! devices: one OS thread per connection over `std::net`, a fixed-buffer
+//! handshake, five small dependencies and no `unsafe`.
+//!
+//! ```no_run
+//! use tinyws::{Config, Server};
+//!
+//! fn main() -> tinyws::Result<()> {
+//!     let server = Server::bind("0.0.0.0:9001", Config::default())?;
+//!     server.serve(|mut ws| {
+//!         while let Ok(msg) = ws.read() {
+//!             if msg.is_data() && ws.send(msg).is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     })
+//! }
+//! ```
+//!
+//! # Limits and configuration
+//!
+//! Every limit and timeout is a field of [`Config`], with defaults sized for
+//! a Pi:
+//!
+//! | field | default | what it bounds |
+//! |---|---|---|
+//! | `max_message_size` | 1 MiB | one message after reassembly (close 1009) |
+//! | `max_frame_size` | 1 MiB | one frame (close 1009) |
+//! | `max_fragments` | 1024 | frames in one message (close 1009) |
+//! | `handshake_timeout` | 10 s | the whole opening handshake (HTTP 408) |
+//! | `ping_interval` | 30 s | idle time before a keepalive Ping |
+//! | `ping_timeout` | 30 s | silence after a Ping before failing |
+//! | `close_timeout` | 5 s | wait for the peer's Close |
+//! | `write_timeout` | 5 s | one stalled write |
+//! | `max_connections` | 256 | open connections (HTTP 503 beyond) |
+//! | `stack_size` | 64 KiB | each connection thread's stack |
+//!
+//! The request head is read into a fixed 8 KiB buffer with at most 64
+//! headers (HTTP 431 beyond).
+//!
+//! # Errors and close codes
+//!
+//! A peer that breaks the protocol gets the matching close code before TCP
+//! closes, and [`WebSocket::read`] returns the [`Error`]:
+//! [`Error::close_code`] tells which code went out.
+//!
+//! | close code | sent when |
+//! |---|---|
+//! | 1000 | the handler dropped the connection, or echoing the peer's 1000 |
+//! | 1001 | the server shuts down |
+//! | 1002 | unmasked frame, reserved bits or opcode, bad control frame, bad fragmentation, bad close payload |
+//! | 1007 | invalid UTF-8 in a text message or close reason |
+//! | 1009 | frame, message or fragment count over the limits |
+//! | 1011 | the handler panicked, or the peer stopped answering pings |
+//!
+//! A clean close is data, not an error: `read()` returns
+//! [`Message::Close`] once; only use after that is [`Error::Closed`].
+//!
+//! # Threading model and shutdown
+//!
+//! [`Server::serve`] blocks its thread in `accept()` and starts one thread
+//! per connection with a [`Config::stack_size`] stack. Keepalive, the
+//! handshake deadline and the close timeout are socket timeouts inside that
+//! thread; no timer thread exists. A [`Sender`] writes from any other thread
+//! through the connection's write lock. [`ServerHandle::shutdown`] stops the
+//! server gracefully.
+//!
+//! # Log levels
+//!
+//! Through the `log` crate: `info` for each connect and disconnect (peer,
+//! path, close code, who closed, duration) and refused handshakes; `debug`
+//! for protocol errors with their reason; `trace` for every frame header.
+//!
+//! # Memory per connection
+//!
+//! An idle connection holds its thread's stack pages that were touched, a
+//! copy of its request head and a small state block; the 4 KiB read buffer
+//! is released while idle and messages are allocated as they arrive. See
+//! the README for measured figures.
+//!
+//! # MSRV
+//!
+//! Rust 1.63, what `apt install cargo` gives on Debian and Raspberry Pi OS
+//! bookworm. Raising it is a breaking change and gets its own minor
+//! release.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod config;
+mod connection;
+mod error;
+mod frame;
+mod handshake;
+mod message;
+mod request;
+mod sender;
+mod server;
+mod stream;
+
+pub use config::Config;
+pub use connection::WebSocket;
+pub use error::{Error, HandshakeError, ProtocolError, Result, Timeout};
+pub use handshake::{accept, accept_key};
+pub use message::{CloseCode, CloseFrame, Message};
+pub use request::{Action, Request, Response, Upgrade};
+pub use sender::Sender;
+pub use server::{Server, ServerHandle};
+pub use stream::Stream;

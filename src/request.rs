@@ -1,0 +1,293 @@
+//! The opening request as the handshake hook and handlers see it, and the
+//! answers a hook can give.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// Byte offsets into the request head.
+type Span = (u16, u16);
+
+/// The client's opening HTTP request: method, path, query, headers and the
+/// peer's address.
+///
+/// The handshake hook gets it before the upgrade; a handler reads it from
+/// [`WebSocket::request`](crate::WebSocket::request). It holds one copy of the
+/// request head (a few hundred bytes for a browser).
+#[derive(Clone)]
+pub struct Request {
+    head: Box<[u8]>,
+    method: Span,
+    target: Span,
+    minor_version: u8,
+    headers: Vec<(Span, Span)>,
+    peer: Option<SocketAddr>,
+}
+
+impl Request {
+    /// Copies what httparse found out of the buffer it parsed.
+    pub(crate) fn from_parsed(
+        buf: &[u8],
+        req: &httparse::Request<'_, '_>,
+        peer: Option<SocketAddr>,
+    ) -> Request {
+        let base = buf.as_ptr() as usize;
+        let span = |s: &[u8]| -> Span {
+            let start = (s.as_ptr() as usize).saturating_sub(base);
+            (start as u16, (start + s.len()) as u16)
+        };
+        let empty: &[u8] = &buf[..0];
+        Request {
+            head: buf.into(),
+            method: req.method.map_or((0, 0), |m| span(m.as_bytes())),
+            target: req.path.map_or((0, 0), |p| span(p.as_bytes())),
+            minor_version: req.version.unwrap_or(0),
+            headers: req
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        span(h.name.as_bytes()),
+                        if h.value.is_empty() {
+                            span(empty)
+                        } else {
+                            span(h.value)
+                        },
+                    )
+                })
+                .collect(),
+            peer,
+        }
+    }
+
+    fn bytes(&self, (start, end): Span) -> &[u8] {
+        self.head
+            .get(usize::from(start)..usize::from(end))
+            .unwrap_or(&[])
+    }
+
+    fn text(&self, span: Span) -> &str {
+        std::str::from_utf8(self.bytes(span)).unwrap_or("")
+    }
+
+    /// The method, such as `GET`.
+    pub fn method(&self) -> &str {
+        self.text(self.method)
+    }
+
+    /// The request target as sent, with its query: `/feed?token=abc`.
+    pub fn uri(&self) -> &str {
+        self.text(self.target)
+    }
+
+    /// The path, without the query: `/feed`.
+    pub fn path(&self) -> &str {
+        let uri = self.uri();
+        uri.split('?').next().unwrap_or(uri)
+    }
+
+    /// The query string after `?`, if any: `token=abc`.
+    pub fn query(&self) -> Option<&str> {
+        self.uri().split_once('?').map(|(_, q)| q)
+    }
+
+    /// The HTTP minor version: 1 for HTTP/1.1.
+    pub(crate) fn minor_version(&self) -> u8 {
+        self.minor_version
+    }
+
+    /// The first header with this name (matched case-insensitively), if its
+    /// value is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The first header with this name (matched case-insensitively), as bytes.
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Every value of every header with this name, in order.
+    pub(crate) fn header_values<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Whether a comma-separated header (such as Connection) lists `token`,
+    /// across all its lines, case-insensitively.
+    pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header_values(name)
+            .flat_map(|v| v.split(|b| *b == b','))
+            .any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
+    }
+
+    /// All headers, in the order sent, as (name, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.headers
+            .iter()
+            .map(move |(n, v)| (self.text(*n), self.bytes(*v)))
+    }
+
+    /// The client's address, when the request came through a
+    /// [`Server`](crate::Server).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// Whether this asks for a WebSocket upgrade (its Upgrade header lists
+    /// `websocket`). A plain page request does not.
+    pub fn is_upgrade(&self) -> bool {
+        self.has_token("upgrade", "websocket")
+    }
+
+    /// The subprotocols the client offers, in its order of preference.
+    pub fn subprotocols(&self) -> impl Iterator<Item = &str> + '_ {
+        self.header_values("sec-websocket-protocol")
+            .flat_map(|v| v.split(|b| *b == b','))
+            .filter_map(|t| std::str::from_utf8(trim(t)).ok())
+            .filter(|t| !t.is_empty())
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("uri", &self.uri())
+            .field("headers", &self.headers.len())
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+/// Trims optional white space (RFC 9110 OWS) from both ends.
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// A plain HTTP answer from the handshake hook: a page, a redirect, or a
+/// refusal.
+///
+/// ```
+/// use tinyws::Response;
+/// let page = Response::html("<h1>hello</h1>");
+/// let refusal = Response::text(401, "token required");
+/// assert_eq!((page.status(), refusal.status()), (200, 401));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Response {
+    /// An empty response with this status.
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// 200 with `text/html; charset=utf-8`.
+    pub fn html(body: impl Into<Vec<u8>>) -> Response {
+        Response::new(200)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .body(body)
+    }
+
+    /// This status with a `text/plain` body.
+    pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        Response::new(status)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(body)
+    }
+
+    /// Adds a header. A name or value holding CR or LF is dropped with a
+    /// warning when the response is written, so a header can never be
+    /// injected.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body. Content-Length is added when written.
+    #[must_use]
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Response {
+        self.body = body.into();
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+/// The handshake hook's "yes": upgrade, optionally with a subprotocol and
+/// extra response headers.
+#[derive(Debug, Clone, Default)]
+pub struct Upgrade {
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl Upgrade {
+    /// Upgrade with no subprotocol chosen by the hook; the server still
+    /// picks one from [`Config::subprotocols`](crate::Config::subprotocols).
+    pub fn new() -> Upgrade {
+        Upgrade::default()
+    }
+
+    /// Chooses this subprotocol, which must be one the client offered.
+    #[must_use]
+    pub fn subprotocol(mut self, name: impl Into<String>) -> Upgrade {
+        self.subprotocol = Some(name.into());
+        self
+    }
+
+    /// Adds a header to the 101 response.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Upgrade {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// What the handshake hook decides for a request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Action {
+    /// Go ahead with the WebSocket upgrade.
+    Upgrade(Upgrade),
+    /// Answer with this plain HTTP response and close: a page for a plain
+    /// GET, or a refusal such as 401 or 403 for an upgrade.
+    Respond(Response),
+}
+
+impl From<Upgrade> for Action {
+    fn from(u: Upgrade) -> Action {
+        Action::Upgrade(u)
+    }
+}
+
+impl From<Response> for Action {
+    fn from(r: Response) -> Action {
+        Action::Respond(r)
+    }
+}

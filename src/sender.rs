@@ -1,0 +1,291 @@
+//! The one write path of a connection, and [`Sender`], which lets any thread
+//! use it.
+//!
+//! Every frame of a connection, whether sent by its own thread (data, automatic
+//! Pongs, close replies) or by a `Sender` on another thread, is written whole
+//! under one lock, so frames never interleave. After a Close has gone out
+//! nothing more is written, whoever asks.
+
+use std::io::{self, IoSlice, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{is_timeout, Error, Result, Timeout};
+use crate::frame::{encode_header, OpCode, MAX_HEADER};
+use crate::message::{CloseCode, CloseFrame, Message};
+use crate::stream::Stream;
+
+/// How a connection ended, for the server's disconnect log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ending {
+    /// Who ended it: "peer", "server" or "error".
+    pub(crate) by: &'static str,
+    /// The close code sent or received, if any.
+    pub(crate) code: Option<CloseCode>,
+    /// What went wrong, when an error ended it.
+    pub(crate) error: Option<String>,
+}
+
+/// State shared by a connection and its Senders.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    out: Mutex<Out>,
+    /// Set once a Close frame has been written; read without the lock by the
+    /// connection thread on each wake-up.
+    close_sent: AtomicBool,
+}
+
+struct Out {
+    /// A second handle to the stream, once the connection has been split for
+    /// Senders. `None` means the connection thread writes to its own stream.
+    sink: Option<Box<dyn Stream + Send>>,
+    /// A write failed or timed out mid-frame: the stream is unusable.
+    broken: bool,
+    /// The connection is over; nothing may be written.
+    finished: bool,
+    ending: Option<Ending>,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Out")
+            .field("split", &self.sink.is_some())
+            .field("broken", &self.broken)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            out: Mutex::new(Out {
+                sink: None,
+                broken: false,
+                finished: false,
+                ending: None,
+            }),
+            close_sent: AtomicBool::new(false),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Out> {
+        // A panic cannot happen while the lock is held (only writes run under
+        // it), but recovering keeps one bad thread from wedging the others.
+        self.out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn is_split(&self) -> bool {
+        self.lock().sink.is_some()
+    }
+
+    pub(crate) fn split(&self, sink: Box<dyn Stream + Send>) {
+        self.lock().sink = Some(sink);
+    }
+
+    pub(crate) fn close_sent(&self) -> bool {
+        self.close_sent.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        let out = self.lock();
+        out.finished || out.broken
+    }
+
+    /// Encodes and writes one frame. `own` is the connection's own stream,
+    /// used until the connection is split.
+    pub(crate) fn write_frame(
+        &self,
+        own: Option<&mut dyn Write>,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> Result<()> {
+        let mut header = [0u8; MAX_HEADER];
+        let n = encode_header(true, opcode, payload.len() as u64, None, &mut header);
+        self.write_encoded(own, &header[..n], payload, opcode == OpCode::Close)
+    }
+
+    /// Writes a frame already encoded as `head` + `body`, whole, or marks the
+    /// stream broken.
+    pub(crate) fn write_encoded(
+        &self,
+        own: Option<&mut dyn Write>,
+        head: &[u8],
+        body: &[u8],
+        is_close: bool,
+    ) -> Result<()> {
+        let mut out = self.lock();
+        if out.finished || out.broken || self.close_sent() {
+            return Err(Error::Closed);
+        }
+        let result = match (out.sink.as_mut(), own) {
+            (Some(sink), _) => write_all2(&mut **sink, head, body),
+            (None, Some(own)) => write_all2(own, head, body),
+            (None, None) => return Err(Error::Closed),
+        };
+        match result {
+            Ok(()) => {
+                if is_close {
+                    self.close_sent.store(true, Ordering::Release);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                out.broken = true;
+                if let Some(sink) = out.sink.as_ref() {
+                    // Wake the connection thread out of its read.
+                    let _ = sink.shutdown();
+                }
+                Err(Error::from_io(e, Timeout::Write))
+            }
+        }
+    }
+
+    pub(crate) fn send_close(
+        &self,
+        own: Option<&mut dyn Write>,
+        code: CloseCode,
+        reason: &str,
+    ) -> Result<()> {
+        let mut payload = [0u8; 125];
+        let n = CloseFrame::encode(code, reason, &mut payload)?;
+        self.write_frame(own, OpCode::Close, &payload[..n])
+    }
+
+    /// Ends the connection: drops the second stream handle so the socket can
+    /// close, and records how it ended (the first record wins).
+    pub(crate) fn finish(&self, ending: Ending) {
+        let mut out = self.lock();
+        out.finished = true;
+        out.ending.get_or_insert(ending);
+        if let Some(sink) = out.sink.take() {
+            let _ = sink.shutdown();
+        }
+    }
+
+    pub(crate) fn ending(&self) -> Option<Ending> {
+        self.lock().ending.clone()
+    }
+
+    /// Cuts the connection at the TCP level, whatever its state. Used by
+    /// server shutdown once the close deadline has passed.
+    pub(crate) fn shutdown_stream(&self) {
+        let mut out = self.lock();
+        out.broken = true;
+        if let Some(sink) = out.sink.as_ref() {
+            let _ = sink.shutdown();
+        }
+    }
+}
+
+/// Writes `a` then `b` as if by one `write_all`, with vectored writes so a
+/// frame header and its payload usually leave in one system call.
+fn write_all2<W: Write + ?Sized>(w: &mut W, a: &[u8], b: &[u8]) -> io::Result<()> {
+    let total = a.len() + b.len();
+    let mut done = 0;
+    while done < total {
+        let written = if done < a.len() {
+            w.write_vectored(&[IoSlice::new(&a[done..]), IoSlice::new(b)])
+        } else {
+            w.write(&b[done - a.len()..])
+        };
+        match written {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => return Err(io::ErrorKind::TimedOut.into()),
+            Err(e) => return Err(e),
+        }
+    }
+    w.flush()
+}
+
+/// Sends on a connection from any thread, while the connection's own thread
+/// is blocked in [`WebSocket::read`](crate::WebSocket::read).
+///
+/// Get one with [`WebSocket::sender`](crate::WebSocket::sender). Clones are
+/// cheap and share the connection. Each frame is written whole under the
+/// connection's write lock, so frames from different threads never
+/// interleave. A write blocks at most
+/// [`Config::write_timeout`](crate::Config::write_timeout); a peer that stops
+/// reading longer than that is disconnected.
+///
+/// ```no_run
+/// # fn main() -> tinyws::Result<()> {
+/// # let stream = std::net::TcpStream::connect("127.0.0.1:9001")?;
+/// let mut ws = tinyws::accept(stream, &tinyws::Config::default())?;
+/// let sender = ws.sender()?;
+/// std::thread::spawn(move || {
+///     while sender.send("tick").is_ok() {
+///         std::thread::sleep(std::time::Duration::from_secs(1));
+///     }
+/// });
+/// while let Ok(msg) = ws.read() {
+///     println!("got {:?}", msg);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sender {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Sender {
+    /// Sends a message. A [`Message::Close`] starts the close handshake, which
+    /// the connection's own thread finishes.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the connection is closed or a Close has been
+    /// sent; [`Error::Timeout`] if the write stalled past the write timeout;
+    /// [`Error::Config`] for a control payload over 125 bytes.
+    pub fn send(&self, message: impl Into<Message>) -> Result<()> {
+        send_message(&self.shared, None, message.into())
+    }
+
+    /// Sends a Ping with up to 125 bytes of payload.
+    ///
+    /// # Errors
+    /// As for [`Sender::send`].
+    pub fn ping(&self, payload: &[u8]) -> Result<()> {
+        send_message(&self.shared, None, Message::Ping(payload.to_vec()))
+    }
+
+    /// Starts the close handshake from this thread: sends Close with `code`
+    /// and `reason` (at most 123 bytes). The connection's own thread then
+    /// sees the peer's reply as [`Message::Close`], or times out after
+    /// [`Config::close_timeout`](crate::Config::close_timeout).
+    ///
+    /// # Errors
+    /// As for [`Sender::send`].
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        self.shared.send_close(None, code, reason)
+    }
+
+    /// Whether the connection is closed or closing, so sends will fail.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_finished() || self.shared.close_sent()
+    }
+}
+
+/// The one place a [`Message`] becomes a frame, for both the connection and
+/// its Senders.
+pub(crate) fn send_message(
+    shared: &Shared,
+    own: Option<&mut dyn Write>,
+    message: Message,
+) -> Result<()> {
+    let (opcode, payload): (OpCode, &[u8]) = match &message {
+        Message::Text(s) => (OpCode::Text, s.as_bytes()),
+        Message::Binary(b) => (OpCode::Binary, b),
+        Message::Ping(b) => (OpCode::Ping, b),
+        Message::Pong(b) => (OpCode::Pong, b),
+        Message::Close(None) => (OpCode::Close, &[]),
+        Message::Close(Some(f)) => return shared.send_close(own, f.code, &f.reason),
+    };
+    if opcode.is_control() && payload.len() > 125 {
+        return Err(Error::Config("control frame payload over 125 bytes"));
+    }
+    shared.write_frame(own, opcode, payload)
+}

@@ -1,0 +1,485 @@
+//! The listener: one OS thread per connection, a connection cap, the
+//! handshake hook, and graceful shutdown.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::connection::WebSocket;
+use crate::error::{Error, HandshakeError, Result};
+use crate::handshake::{self, write_refusal, Hook, Outcome};
+use crate::message::CloseCode;
+use crate::request::{Action, Request};
+use crate::sender::Shared;
+
+/// A WebSocket server: a blocking `TcpListener` that runs each connection on
+/// its own thread.
+///
+/// ```no_run
+/// use tinyws::{Config, Server};
+/// let server = Server::bind("0.0.0.0:9001", Config::default())?;
+/// server.serve(|mut ws| {
+///     while let Ok(msg) = ws.read() {
+///         if msg.is_data() && ws.send(msg).is_err() {
+///             break;
+///         }
+///     }
+/// })?;
+/// # Ok::<(), tinyws::Error>(())
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    config: Arc<Config>,
+    hook: Option<Arc<Hook>>,
+    state: Arc<State>,
+}
+
+/// Controls a running [`Server`] from any thread: count its connections or
+/// shut it down.
+#[derive(Clone)]
+pub struct ServerHandle {
+    state: Arc<State>,
+}
+
+struct State {
+    shutting_down: AtomicBool,
+    /// Connection threads alive, including those still in their handshake.
+    open: AtomicUsize,
+    registry: Mutex<Registry>,
+    changed: Condvar,
+    wake_addr: SocketAddr,
+}
+
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    /// Every connection thread's write path; `true` once upgraded.
+    live: HashMap<u64, (Arc<Shared>, bool)>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl State {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+}
+
+/// The handler type, shared by every connection thread.
+type Handler = dyn Fn(WebSocket<TcpStream>) + Send + Sync;
+
+impl Server {
+    /// Binds the listener. Use port 0 to let the OS choose, then read it
+    /// back with [`local_addr`](Self::local_addr).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad `config`; I/O errors from binding.
+    pub fn bind(addr: impl ToSocketAddrs, config: Config) -> Result<Server> {
+        config.validate()?;
+        let listener = TcpListener::bind(addr)?;
+        let local = listener.local_addr()?;
+        // Shutdown wakes the accept loop by connecting to it.
+        let wake_ip = match local.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+            ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+            ip => ip,
+        };
+        Ok(Server {
+            listener,
+            config: Arc::new(config),
+            hook: None,
+            state: Arc::new(State {
+                shutting_down: AtomicBool::new(false),
+                open: AtomicUsize::new(0),
+                registry: Mutex::new(Registry::default()),
+                changed: Condvar::new(),
+                wake_addr: SocketAddr::new(wake_ip, local.port()),
+            }),
+        })
+    }
+
+    /// The address the server listens on.
+    ///
+    /// # Errors
+    /// I/O errors from the OS.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Sets the handshake hook. It runs on the connection's thread for every
+    /// request, before any upgrade: it sees the method, path, query, headers
+    /// and peer address, and decides.
+    ///
+    /// - For an upgrade request (already checked against RFC 6455 and the
+    ///   Origin policy), [`Action::Upgrade`] goes ahead, optionally choosing
+    ///   a subprotocol and adding headers; [`Action::Respond`] refuses with
+    ///   its status and body.
+    /// - For a plain HTTP request, [`Action::Respond`] answers it, so a page
+    ///   can be served from the same port; [`Action::Upgrade`] gets 426.
+    ///
+    /// Without a hook, a plain GET gets 426 and a short body saying this is
+    /// a WebSocket endpoint.
+    ///
+    /// ```no_run
+    /// use tinyws::{Action, Config, Response, Server, Upgrade};
+    /// let server = Server::bind("0.0.0.0:9001", Config::default())?
+    ///     .on_request(|req| {
+    ///         if !req.is_upgrade() {
+    ///             return Response::html("<h1>dashboard</h1>").into();
+    ///         }
+    ///         match req.query() {
+    ///             Some("token=secret") => Upgrade::new().into(),
+    ///             _ => Response::text(401, "token required").into(),
+    ///         }
+    ///     });
+    /// # Ok::<(), tinyws::Error>(())
+    /// ```
+    #[must_use]
+    pub fn on_request<F>(mut self, hook: F) -> Server
+    where
+        F: Fn(&Request) -> Action + Send + Sync + 'static,
+    {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// A handle for counting connections and shutting down from any thread.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            state: Arc::clone(&self.state),
+        }
+    }
+
+    /// Accepts connections until shut down, running `handler` on each
+    /// upgraded connection in its own thread.
+    ///
+    /// Beyond [`Config::max_connections`] new clients get HTTP 503 with
+    /// Retry-After. Accept errors (such as running out of file descriptors)
+    /// are logged and retried with a growing pause. A panic in `handler`
+    /// closes that connection with 1011 and is logged; the server keeps
+    /// serving. After [`ServerHandle::shutdown`], returns once every
+    /// connection thread has been joined.
+    ///
+    /// # Errors
+    /// I/O errors from the listener itself during shutdown.
+    pub fn serve<F>(self, handler: F) -> Result<()>
+    where
+        F: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+    {
+        let handler: Arc<Handler> = Arc::new(handler);
+        log::info!("listening on {}", self.local_addr()?);
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if self.state.is_shutting_down() => {
+                    log::debug!("accept during shutdown: {}", e);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("accept failed: {}; retrying in {:?}", e, backoff);
+                    thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            backoff = MIN_BACKOFF;
+            if self.state.is_shutting_down() {
+                refuse(stream, 503, "server is shutting down");
+                break;
+            }
+            self.state.lock().threads.retain(|t| !t.is_finished());
+            if self.state.open.load(Ordering::Acquire) >= self.config.max_connections {
+                log::warn!(
+                    "{} refused: {} connections open",
+                    peer,
+                    self.config.max_connections
+                );
+                refuse(stream, 503, "too many connections");
+                continue;
+            }
+            self.spawn(stream, peer, &handler);
+        }
+        self.drain()
+    }
+
+    fn spawn(&self, stream: TcpStream, peer: SocketAddr, handler: &Arc<Handler>) {
+        self.state.open.fetch_add(1, Ordering::AcqRel);
+        // Kept here so a failed spawn can still answer 503.
+        let slot = Arc::new(Mutex::new(Some(stream)));
+        let job = Connection {
+            slot: Arc::clone(&slot),
+            peer,
+            config: Arc::clone(&self.config),
+            hook: self.hook.clone(),
+            handler: Arc::clone(handler),
+            state: Arc::clone(&self.state),
+        };
+        let spawned = thread::Builder::new()
+            .name("tinyws-conn".into())
+            .stack_size(self.config.stack_size)
+            .spawn(move || job.run());
+        match spawned {
+            Ok(thread) => self.state.lock().threads.push(thread),
+            Err(e) => {
+                self.state.open.fetch_sub(1, Ordering::AcqRel);
+                log::error!("{} refused: cannot start a thread: {}", peer, e);
+                let stream = slot.lock().ok().and_then(|mut s| s.take());
+                if let Some(stream) = stream {
+                    refuse(stream, 503, "server cannot start a thread");
+                }
+            }
+        }
+    }
+
+    /// Graceful shutdown: Close 1001 to every open connection, 503 to new
+    /// ones, force-close what is left at the deadline, then join.
+    fn drain(&self) -> Result<()> {
+        let open: Vec<Arc<Shared>> = self
+            .state
+            .lock()
+            .live
+            .values()
+            .filter(|(_, up)| *up)
+            .map(|(s, _)| Arc::clone(s))
+            .collect();
+        log::info!("shutting down: closing {} connections", open.len());
+        for shared in open {
+            let _ = shared.send_close(None, CloseCode::GOING_AWAY, "server shutting down");
+        }
+        self.listener.set_nonblocking(true)?;
+        let deadline = Instant::now() + self.config.close_timeout;
+        let mut forced = false;
+        loop {
+            while let Ok((stream, _)) = self.listener.accept() {
+                refuse(stream, 503, "server is shutting down");
+            }
+            let registry = self.state.lock();
+            if self.state.open.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if !forced && Instant::now() >= deadline {
+                log::info!(
+                    "close deadline passed: cutting {} connections",
+                    registry.live.len()
+                );
+                for (shared, _) in registry.live.values() {
+                    shared.shutdown_stream();
+                }
+                forced = true;
+            }
+            // Woken when a connection ends; the timeout keeps 503s flowing.
+            let _ = self.state.changed.wait_timeout(registry, DRAIN_TICK);
+        }
+        let threads = mem_take(&mut self.state.lock().threads);
+        for thread in threads {
+            let _ = thread.join();
+        }
+        log::info!("server stopped");
+        Ok(())
+    }
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const DRAIN_TICK: Duration = Duration::from_millis(20);
+
+fn mem_take<T>(v: &mut Vec<T>) -> Vec<T> {
+    std::mem::take(v)
+}
+
+impl ServerHandle {
+    /// Starts graceful shutdown and returns at once: the server stops
+    /// accepting, sends Close 1001 to every connection, answers newcomers
+    /// with 503, waits up to [`Config::close_timeout`] for the close
+    /// handshakes, cuts what is left, joins every connection thread, and
+    /// then [`Server::serve`] returns. Safe to call from a handler.
+    pub fn shutdown(&self) {
+        if !self.state.shutting_down.swap(true, Ordering::AcqRel) {
+            // Wake the blocking accept(); the connection is refused at once.
+            let _ = TcpStream::connect_timeout(&self.state.wake_addr, Duration::from_secs(1));
+        }
+    }
+
+    /// Whether shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.state.is_shutting_down()
+    }
+
+    /// Connections open now, including those still in their handshake.
+    pub fn connections(&self) -> usize {
+        self.state.open.load(Ordering::Acquire)
+    }
+}
+
+/// Answers 503 (or another refusal) without ever blocking the accept loop:
+/// the socket is non-blocking and the answer fits any send buffer.
+fn refuse(mut stream: TcpStream, status: u16, reason: &'static str) {
+    let _ = stream.set_nonblocking(true);
+    // Read what has arrived, so closing does not reset the connection
+    // before the client reads the answer.
+    let mut sink = [0u8; 1024];
+    for _ in 0..8 {
+        match stream.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let mut out = Vec::with_capacity(160);
+    write_refusal(&mut out, &HandshakeError::new(status, reason));
+    let _ = stream.write_all(&out);
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// One connection thread's work.
+struct Connection {
+    slot: Arc<Mutex<Option<TcpStream>>>,
+    peer: SocketAddr,
+    config: Arc<Config>,
+    hook: Option<Arc<Hook>>,
+    handler: Arc<Handler>,
+    state: Arc<State>,
+}
+
+/// Ends the connection's bookkeeping however the thread ends.
+struct Registration {
+    state: Arc<State>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut registry = self.state.lock();
+        registry.live.remove(&self.id);
+        self.state.open.fetch_sub(1, Ordering::AcqRel);
+        drop(registry);
+        self.state.changed.notify_all();
+    }
+}
+
+impl Connection {
+    fn run(self) {
+        let stream = match self.slot.lock().ok().and_then(|mut s| s.take()) {
+            Some(stream) => stream,
+            None => return,
+        };
+        let shared = Shared::new();
+        let registration = {
+            let mut registry = self.state.lock();
+            let id = registry.next_id;
+            registry.next_id += 1;
+            registry.live.insert(id, (Arc::clone(&shared), false));
+            Registration {
+                state: Arc::clone(&self.state),
+                id,
+            }
+        };
+        let peer = self.peer;
+        if let Err(e) = prepare(&stream, &shared) {
+            log::warn!("{} dropped: cannot set up socket: {}", peer, e);
+            return;
+        }
+        let ws = match handshake::handshake(
+            stream,
+            &self.config,
+            self.hook.as_deref(),
+            Some(peer),
+            shared,
+        ) {
+            Ok(Outcome::Open(ws)) => ws,
+            Ok(Outcome::Answered(req, status)) => {
+                log::info!("{} {} {} -> {}", peer, req.method(), req.uri(), status);
+                return;
+            }
+            Err(Error::Handshake(h)) => {
+                log::info!("{} handshake refused: {} {}", peer, h.status(), h.reason());
+                return;
+            }
+            Err(e) => {
+                log::info!("{} handshake failed: {}", peer, e);
+                return;
+            }
+        };
+        let shared = Arc::clone(ws.shared());
+        {
+            let mut registry = self.state.lock();
+            if let Some(entry) = registry.live.get_mut(&registration.id) {
+                entry.1 = true;
+            }
+            if self.state.is_shutting_down() {
+                // Upgraded after the drain sent its Close frames.
+                let _ = shared.send_close(None, CloseCode::GOING_AWAY, "server shutting down");
+            }
+        }
+        let path = ws
+            .request()
+            .map(|r| r.path().to_owned())
+            .unwrap_or_default();
+        log::info!("{} connected {}", peer, path);
+        let started = Instant::now();
+        let handler = &self.handler;
+        if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| handler(ws))) {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            log::error!("{} handler panicked: {}; closed with 1011", peer, what);
+        }
+        let ending = shared.ending();
+        let (by, code, error) = match &ending {
+            Some(e) => (e.by, e.code.map(|c| c.0), e.error.as_deref()),
+            None => ("handler", None, None),
+        };
+        log::info!(
+            "{} disconnected {} code={} by={} after={:.1?}{}{}",
+            peer,
+            path,
+            code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+            by,
+            started.elapsed(),
+            if error.is_some() { " error=" } else { "" },
+            error.unwrap_or("")
+        );
+        drop(registration);
+    }
+}
+
+/// Low latency for small frames (each frame is one write), and a second
+/// handle so shutdown and Senders can reach the socket.
+fn prepare(stream: &TcpStream, shared: &Shared) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    shared.split(Box::new(stream.try_clone()?));
+    Ok(())
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .field("hook", &self.hook.is_some())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("connections", &self.connections())
+            .field("shutting_down", &self.is_shutting_down())
+            .finish()
+    }
+}
