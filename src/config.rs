@@ -47,7 +47,8 @@ pub struct Config {
     /// A write that makes no progress for this long fails with
     /// [`Timeout::Write`](crate::Timeout::Write), so a client that stops
     /// reading cannot hold a thread forever. This is also the most one stalled
-    /// subscriber can delay a broadcast. Defaults to 5 s.
+    /// subscriber can delay a broadcast, unless it subscribed to a
+    /// [`Hub`](crate::Hub) with its own stall timeout. Defaults to 5 s.
     pub write_timeout: Duration,
     /// Server only: the most connections open at once, including those still
     /// in their handshake. Beyond it new clients get HTTP 503. Defaults to 256.

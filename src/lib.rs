@@ -92,7 +92,11 @@ mod config;
 mod connection;
 mod error;
 mod frame;
+#[cfg(feature = "_fuzz")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
+mod hub;
 mod message;
 mod request;
 mod sender;
@@ -103,6 +107,7 @@ pub use config::Config;
 pub use connection::WebSocket;
 pub use error::{Error, HandshakeError, ProtocolError, Result, Timeout};
 pub use handshake::{accept, accept_key};
+pub use hub::Hub;
 pub use message::{CloseCode, CloseFrame, Message};
 pub use request::{Action, Request, Response, Upgrade};
 pub use sender::Sender;

@@ -165,6 +165,14 @@ impl Shared {
         }
     }
 
+    /// Sets how long one write to this connection may stall.
+    pub(crate) fn set_write_timeout(&self, timeout: std::time::Duration) -> Result<()> {
+        match self.lock().sink.as_ref() {
+            Some(sink) => Ok(sink.set_write_timeout(Some(timeout))?),
+            None => Err(Error::Closed),
+        }
+    }
+
     pub(crate) fn ending(&self) -> Option<Ending> {
         self.lock().ending.clone()
     }
@@ -261,6 +269,11 @@ impl Sender {
     /// As for [`Sender::send`].
     pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
         self.shared.send_close(None, code, reason)
+    }
+
+    /// Writes a frame whose header was encoded once for many connections.
+    pub(crate) fn send_encoded(&self, head: &[u8], payload: &[u8]) -> Result<()> {
+        self.shared.write_encoded(None, head, payload, false)
     }
 
     /// Whether the connection is closed or closing, so sends will fail.

@@ -1,0 +1,145 @@
+//! Broadcast: one producer, many connections.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::frame::{encode_header, OpCode, MAX_HEADER};
+use crate::message::Message;
+use crate::sender::Sender;
+
+/// Sends each message to every subscribed connection: the sensor-feed
+/// pattern of one producer and many browsers.
+///
+/// [`broadcast`](Self::broadcast) encodes the frame header once and writes
+/// the same bytes to each subscriber, under that subscriber's write lock, so
+/// broadcasts and the connection's own frames never interleave.
+///
+/// # Slow subscribers
+///
+/// The hub keeps no queue: a message goes straight into each subscriber's
+/// kernel socket buffer, so memory per subscriber is bounded by the kernel's
+/// buffers, never by the hub. A subscriber that stops reading fills those
+/// buffers; its next write then blocks for at most the hub's stall timeout
+/// (set on its socket when it subscribes), after which it is disconnected
+/// and removed. So one stalled subscriber delays a broadcast to the others
+/// by at most the stall timeout, once; subscribers that stall during the
+/// same broadcast cost at most one stall timeout each.
+///
+/// Closed connections are removed automatically on the next broadcast.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tinyws::{Config, Hub, Server};
+///
+/// let hub = Hub::new(Duration::from_millis(500));
+/// let feed = hub.clone();
+/// std::thread::spawn(move || loop {
+///     feed.broadcast("21.5");
+///     std::thread::sleep(Duration::from_millis(100));
+/// });
+/// Server::bind("0.0.0.0:9001", Config::default())?.serve(move |mut ws| {
+///     if let Ok(sender) = ws.sender() {
+///         let _ = hub.subscribe(sender);
+///     }
+///     while ws.read().is_ok() {}
+/// })?;
+/// # Ok::<(), tinyws::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    subscribers: Mutex<Vec<Sender>>,
+    stall_timeout: Duration,
+}
+
+impl Hub {
+    /// A hub whose subscribers are disconnected when one write to them
+    /// stalls for `stall_timeout`.
+    pub fn new(stall_timeout: Duration) -> Hub {
+        let stall_timeout = stall_timeout.max(Duration::from_millis(1));
+        Hub {
+            inner: Arc::new(Inner {
+                subscribers: Mutex::new(Vec::new()),
+                stall_timeout,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Sender>> {
+        self.inner
+            .subscribers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a connection. Its socket's write timeout becomes the hub's stall
+    /// timeout, for all its writes.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] if the connection has already ended; I/O errors
+    /// from setting the timeout.
+    pub fn subscribe(&self, sender: Sender) -> Result<()> {
+        if sender.is_closed() {
+            return Err(Error::Closed);
+        }
+        sender.shared.set_write_timeout(self.inner.stall_timeout)?;
+        self.lock().push(sender);
+        Ok(())
+    }
+
+    /// Sends `message` to every subscriber and returns how many it reached.
+    /// Subscribers that have closed, or whose write fails or stalls past the
+    /// stall timeout, are removed (and a stalled one disconnected).
+    ///
+    /// Text and Binary are broadcast; any other message reaches nobody.
+    pub fn broadcast(&self, message: impl Into<Message>) -> usize {
+        let message = message.into();
+        let (opcode, payload): (OpCode, &[u8]) = match &message {
+            Message::Text(s) => (OpCode::Text, s.as_bytes()),
+            Message::Binary(b) => (OpCode::Binary, b),
+            _ => return 0,
+        };
+        let mut head = [0u8; MAX_HEADER];
+        let n = encode_header(true, opcode, payload.len() as u64, None, &mut head);
+        // Write outside the lock, so subscribing never waits on a stall.
+        let snapshot: Vec<Sender> = self.lock().clone();
+        let mut dead = Vec::new();
+        let mut delivered = 0;
+        for sender in &snapshot {
+            match sender.send_encoded(&head[..n], payload) {
+                Ok(()) => delivered += 1,
+                Err(e) => {
+                    log::debug!("hub dropped a subscriber: {}", e);
+                    dead.push(Arc::as_ptr(&sender.shared));
+                }
+            }
+        }
+        if !dead.is_empty() {
+            self.lock()
+                .retain(|s| !dead.contains(&Arc::as_ptr(&s.shared)));
+        }
+        delivered
+    }
+
+    /// How many subscribers are open now.
+    pub fn len(&self) -> usize {
+        let mut subscribers = self.lock();
+        subscribers.retain(|s| !s.is_closed());
+        subscribers.len()
+    }
+
+    /// Whether no subscriber is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stall timeout given to [`Hub::new`].
+    pub fn stall_timeout(&self) -> Duration {
+        self.inner.stall_timeout
+    }
+}
