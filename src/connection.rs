@@ -67,8 +67,8 @@ pub struct WebSocket<S: Stream> {
     /// The frame whose payload is arriving.
     frame: Option<InFrame>,
     message: Assembly,
-    control: [u8; 125],
-    control_len: usize,
+    /// A control frame's payload: at most 125 bytes (RFC 6455 section 5.5).
+    control: heapless::Vec<u8, 125>,
     keepalive: Keepalive,
     /// The read timeout the socket has now; `None` until first set.
     read_timeout: Option<Option<Duration>>,
@@ -198,8 +198,7 @@ impl<S: Stream> WebSocket<S> {
             end: 0,
             frame: None,
             message: Assembly::default(),
-            control: [0; 125],
-            control_len: 0,
+            control: heapless::Vec::new(),
             keepalive: if config.ping_interval.is_some() {
                 Keepalive::Idle
             } else {
@@ -393,10 +392,16 @@ impl<S: Stream> WebSocket<S> {
             if take > 0 {
                 let src = &self.input[self.start..self.start + take];
                 if frame.opcode.is_control() {
-                    let dst = &mut self.control[self.control_len..self.control_len + take];
-                    dst.copy_from_slice(src);
-                    apply_mask(dst, frame.mask, (frame.done % 4) as usize);
-                    self.control_len += take;
+                    let at = self.control.len();
+                    // decode_header refused control payloads over 125 bytes.
+                    self.control
+                        .extend_from_slice(src)
+                        .map_err(|_| Error::Protocol(ProtocolError::ControlFrameTooLarge))?;
+                    apply_mask(
+                        &mut self.control[at..],
+                        frame.mask,
+                        (frame.done % 4) as usize,
+                    );
                 } else {
                     self.message.space(take).copy_from_slice(src);
                     self.message.commit(take, frame.mask, frame.done)?;
@@ -467,8 +472,8 @@ impl<S: Stream> WebSocket<S> {
     }
 
     fn end_frame(&mut self, frame: InFrame) -> Result<Option<Message>> {
-        let payload_len = mem::replace(&mut self.control_len, 0);
-        let payload = &self.control[..payload_len];
+        let payload = mem::take(&mut self.control);
+        let payload = payload.as_slice();
         match frame.opcode {
             OpCode::Ping => {
                 let payload = payload.to_vec();

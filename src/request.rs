@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::handshake::MAX_HEADERS;
+
 /// Byte offsets into the request head.
 type Span = (u16, u16);
 
@@ -19,7 +21,9 @@ pub struct Request {
     method: Span,
     target: Span,
     minor_version: u8,
-    headers: Vec<(Span, Span)>,
+    /// Where each header's name and value are; httparse already stopped at
+    /// `MAX_HEADERS`.
+    headers: heapless::Vec<(Span, Span), MAX_HEADERS>,
     peer: Option<SocketAddr>,
 }
 
@@ -36,25 +40,21 @@ impl Request {
             (start as u16, (start + s.len()) as u16)
         };
         let empty: &[u8] = &buf[..0];
+        let mut headers = heapless::Vec::new();
+        for h in req.headers.iter().take(MAX_HEADERS) {
+            let value = if h.value.is_empty() {
+                span(empty)
+            } else {
+                span(h.value)
+            };
+            let _ = headers.push((span(h.name.as_bytes()), value));
+        }
         Request {
             head: buf.into(),
             method: req.method.map_or((0, 0), |m| span(m.as_bytes())),
             target: req.path.map_or((0, 0), |p| span(p.as_bytes())),
             minor_version: req.version.unwrap_or(0),
-            headers: req
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        span(h.name.as_bytes()),
-                        if h.value.is_empty() {
-                            span(empty)
-                        } else {
-                            span(h.value)
-                        },
-                    )
-                })
-                .collect(),
+            headers,
             peer,
         }
     }
