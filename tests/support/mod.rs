@@ -8,9 +8,9 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Once;
+use std::sync::{mpsc, Arc, Mutex, Once};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tinyws::{Config, Server, ServerHandle, WebSocket};
 
@@ -90,9 +90,79 @@ pub fn upgrade_request(path: &str) -> String {
     )
 }
 
+/// An upgrade request with `extra` header lines (each ending in `\r\n`)
+/// added after the usual ones.
+pub fn upgrade_request_with(path: &str, extra: &str) -> String {
+    let base = upgrade_request(path);
+    format!("{}{}\r\n", &base[..base.len() - 2], extra)
+}
+
+/// Polls `cond` until it holds, failing the test after [`TIMEOUT`]. For
+/// waiting on something the server does after the client has seen the
+/// last byte, such as a thread ending.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {}",
+            what
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A channel whose sending half a `Fn + Sync` handler can use, for
+/// reporting what happened on the server side.
+pub fn report<T: Send + 'static>() -> (Reporter<T>, mpsc::Receiver<T>) {
+    let (tx, rx) = mpsc::channel();
+    (Reporter(Arc::new(Mutex::new(tx))), rx)
+}
+
+/// The sending half of [`report`].
+pub struct Reporter<T>(Arc<Mutex<mpsc::Sender<T>>>);
+
+impl<T> Clone for Reporter<T> {
+    fn clone(&self) -> Self {
+        Reporter(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Reporter<T> {
+    pub fn send(&self, value: T) {
+        let _ = self.0.lock().unwrap().send(value);
+    }
+}
+
+/// Receives a report, failing the test after [`TIMEOUT`].
+pub fn recv<T>(rx: &mpsc::Receiver<T>) -> T {
+    rx.recv_timeout(TIMEOUT)
+        .expect("the server side never reported")
+}
+
+/// A masked frame header announcing `len` payload bytes, for sending a
+/// header without (all of) its payload.
+pub fn frame_header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | opcode];
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= 0xFFFF {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+    out.extend_from_slice(&MASK);
+    out
+}
+
+/// The mask every [`frame`] uses.
+pub const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
+
 /// A client frame: masked, with the given FIN, opcode and payload.
 pub fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    frame_with(fin, opcode, payload, Some([0x12, 0x34, 0x56, 0x78]))
+    frame_with(fin, opcode, payload, Some(MASK))
 }
 
 /// A frame with an optional mask (None makes an illegal unmasked frame).
@@ -181,6 +251,19 @@ impl Client {
             stream,
             buf: Vec::new(),
         }
+    }
+
+    /// Connects, sends `request` and reads the HTTP answer.
+    pub fn request(addr: SocketAddr, request: &str) -> (Client, HttpResponse) {
+        let mut c = Client::connect(addr);
+        c.send(request.as_bytes());
+        let r = c.read_response();
+        (c, r)
+    }
+
+    /// Sets how long a read waits before failing the test.
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
     }
 
     /// Connects and completes a good handshake.
@@ -317,6 +400,26 @@ impl Client {
                 _ => panic!("expected close, got {:?}", f),
             }
         }
+    }
+
+    /// Reads the next Text or Binary frame, answering Pings on the way.
+    pub fn read_data(&mut self) -> Frame {
+        loop {
+            let f = self.read_frame();
+            match f.opcode {
+                9 => self.send_frame(true, 10, &f.payload),
+                10 => {}
+                _ => return f,
+            }
+        }
+    }
+
+    /// Reads a Close frame (skipping Pings and Pongs), checks its code, and
+    /// checks the server then closes TCP.
+    pub fn expect_close(&mut self, code: u16) {
+        let f = self.read_close();
+        assert_eq!(f.close_code(), Some(code), "close frame {:?}", f);
+        self.expect_eof();
     }
 
     /// Asserts the server closes TCP (EOF or reset) with nothing more sent.
