@@ -577,6 +577,11 @@ impl<S: Stream> WebSocket<S> {
             self.end = n;
             Ok(n)
         } else {
+            if self.end == self.input.len() {
+                // Cannot happen (payload bytes leave the buffer as they
+                // arrive), but a read into no space would look like EOF.
+                self.input.resize(self.input.len() + INPUT_BUF, 0);
+            }
             let n = nonzero(self.stream.read(&mut self.input[self.end..]))?;
             self.end += n;
             Ok(n)
