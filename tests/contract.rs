@@ -1,0 +1,107 @@
+//! The public contract: which types cross threads, the size of `Error`,
+//! and the documented `Config` defaults.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use tinyws::{
+    CloseCode, CloseFrame, Config, Error, Hub, Message, ProtocolError, Request, Response, Sender,
+    Server, ServerHandle, Timeout, WebSocket,
+};
+
+fn send_sync<T: Send + Sync>() {}
+fn clone_send<T: Clone + Send + 'static>() {}
+
+#[test]
+fn main_types_are_send_and_sync() {
+    send_sync::<WebSocket<TcpStream>>();
+    send_sync::<Sender>();
+    send_sync::<Server>();
+    send_sync::<ServerHandle>();
+    send_sync::<Hub>();
+    send_sync::<Error>();
+    send_sync::<Config>();
+    send_sync::<Message>();
+    send_sync::<CloseFrame>();
+    send_sync::<Request>();
+    send_sync::<Response>();
+}
+
+#[test]
+fn handles_are_clone_and_send() {
+    clone_send::<ServerHandle>();
+    clone_send::<Sender>();
+    clone_send::<Hub>();
+    clone_send::<Config>();
+}
+
+#[test]
+fn error_is_small_and_a_std_error() {
+    fn std_error<E: std::error::Error + Send + Sync + 'static>() {}
+    std_error::<Error>();
+    assert!(
+        std::mem::size_of::<Error>() <= 32,
+        "Error grew to {} bytes",
+        std::mem::size_of::<Error>()
+    );
+}
+
+#[test]
+fn errors_map_to_their_close_codes() {
+    let cases = [
+        (Error::Protocol(ProtocolError::UnmaskedFrame), Some(1002)),
+        (Error::InvalidUtf8, Some(1007)),
+        (Error::TooLarge { size: 2, max: 1 }, Some(1009)),
+        (Error::TooManyFragments { max: 1 }, Some(1009)),
+        (Error::Timeout(Timeout::Ping), Some(1011)),
+        (Error::Timeout(Timeout::Write), None),
+        (Error::Disconnected, None),
+        (Error::Closed, None),
+    ];
+    for (error, code) in cases {
+        assert_eq!(error.close_code().map(|c| c.0), code, "{}", error);
+    }
+}
+
+#[test]
+fn config_defaults_are_the_documented_ones() {
+    let c = Config::default();
+    assert_eq!(c.max_message_size, 1 << 20);
+    assert_eq!(c.max_frame_size, 1 << 20);
+    assert_eq!(c.max_fragments, 1024);
+    assert_eq!(c.handshake_timeout, Duration::from_secs(10));
+    assert_eq!(c.ping_interval, Some(Duration::from_secs(30)));
+    assert_eq!(c.ping_timeout, Duration::from_secs(30));
+    assert_eq!(c.close_timeout, Duration::from_secs(5));
+    assert_eq!(c.write_timeout, Duration::from_secs(5));
+    assert_eq!(c.max_connections, 256);
+    assert_eq!(c.stack_size, 64 * 1024);
+    assert!(c.allowed_origins.is_empty());
+    assert!(!c.allow_any_origin);
+    assert!(c.subprotocols.is_empty());
+    assert!(!c.require_subprotocol);
+}
+
+#[test]
+fn bad_config_is_an_error_not_a_panic() {
+    let bad = Config::default().max_message_size(0);
+    assert!(matches!(
+        Server::bind("127.0.0.1:0", bad),
+        Err(Error::Config(_))
+    ));
+    let bad = Config::default().stack_size(1);
+    assert!(matches!(
+        Server::bind("127.0.0.1:0", bad),
+        Err(Error::Config(_))
+    ));
+}
+
+#[test]
+fn close_codes_allowed_on_the_wire() {
+    for code in [1000, 1003, 1007, 1011, 3000, 4999] {
+        assert!(CloseCode(code).is_allowed(), "{}", code);
+    }
+    for code in [999, 1004, 1005, 1006, 1012, 2999, 5000] {
+        assert!(!CloseCode(code).is_allowed(), "{}", code);
+    }
+}
