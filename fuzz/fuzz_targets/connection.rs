@@ -1,0 +1,34 @@
+//! A full server-side connection fed arbitrary bytes: reassembly, UTF-8,
+//! control frames, close and limits. Whatever arrives, the connection ends
+//! in an error without panicking, and everything it wrote back is a
+//! well-formed server frame with an allowed close code.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tinyws::{Config, Message, WebSocket};
+use tinyws_fuzz::{check_server_output, MemStream};
+
+fuzz_target!(|data: &[u8]| {
+    // Small limits, so the fuzzer reaches every one of them.
+    let config = Config::default()
+        .max_message_size(256)
+        .max_frame_size(128)
+        .max_fragments(8)
+        .ping_interval(None);
+    let mut ws = WebSocket::from_raw(MemStream::from_fuzz(data), &config).unwrap();
+    // Each Ok consumes at least one frame header, so the input bounds the loop.
+    let mut closes = 0;
+    while let Ok(msg) = ws.read() {
+        match msg {
+            Message::Text(t) => assert!(t.len() <= 256),
+            Message::Binary(b) => assert!(b.len() <= 256),
+            Message::Ping(p) | Message::Pong(p) => assert!(p.len() <= 125),
+            Message::Close(_) => closes += 1,
+            _ => {}
+        }
+    }
+    assert!(closes <= 1, "Close returned twice");
+    assert!(ws.is_closed());
+    check_server_output(&ws.get_ref().output);
+});
