@@ -1,0 +1,417 @@
+//! The command line: what each option means, its defaults, and `--help`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which server to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Echo,
+    Serve,
+    Broadcast,
+}
+
+impl Mode {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mode::Echo => "echo",
+            Mode::Serve => "serve",
+            Mode::Broadcast => "broadcast",
+        }
+    }
+}
+
+/// Everything the command line asked for.
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) mode: Mode,
+    pub(crate) addr: String,
+    pub(crate) static_dir: Option<PathBuf>,
+    pub(crate) console: bool,
+    pub(crate) origins: Vec<String>,
+    pub(crate) any_origin: bool,
+    pub(crate) max_conns: Option<usize>,
+    pub(crate) max_message: Option<usize>,
+    /// `Some(None)` turns keepalive off.
+    pub(crate) ping_interval: Option<Option<Duration>>,
+    pub(crate) log_level: Option<String>,
+    pub(crate) binary: bool,
+    pub(crate) replay: usize,
+    pub(crate) passenv: Vec<String>,
+    pub(crate) grace: Duration,
+    pub(crate) command: Vec<OsString>,
+}
+
+/// What to do after parsing.
+#[derive(Debug)]
+// Made once, at start-up: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Parsed {
+    Run(Options),
+    Help,
+    Version,
+}
+
+/// Port 8080 needs no root; every interface, so a phone on the LAN can reach
+/// a Pi without further options.
+pub(crate) const DEFAULT_ADDR: &str = "0.0.0.0:8080";
+/// How long a process gets after its stdin closes, and again after SIGTERM.
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(1);
+
+pub(crate) const HELP: &str = "\
+tinyws: any program's stdin and stdout as a WebSocket, with broadcast
+
+USAGE:
+    tinyws echo      [OPTIONS]
+    tinyws serve     [OPTIONS] -- CMD [ARGS...]
+    tinyws broadcast [OPTIONS] [-- CMD [ARGS...]]
+
+COMMANDS:
+    echo        Send every message back to its sender.
+    serve       Start CMD for each connection. Each line CMD prints is a text
+                message to that client; each message from the client is
+                written to CMD's stdin with a newline. When the client leaves,
+                CMD's stdin is closed and, after the grace period, CMD is
+                stopped (SIGTERM, then SIGKILL). When CMD exits, the
+                connection closes with 1000; if CMD cannot start, with 1011.
+    broadcast   Start CMD once and send each line it prints to every client.
+                Without CMD, broadcast tinyws's own stdin. When CMD exits,
+                clients are closed with 1001 and tinyws exits with CMD's
+                status.
+
+OPTIONS:
+    --addr ADDR          Where to listen. [default: 0.0.0.0:8080]
+                         0.0.0.0:8080 is every interface, so other machines
+                         on your network can connect; 127.0.0.1:8080 is this
+                         machine only; [::]:8080 for IPv6. A bare port such
+                         as 9000 means 0.0.0.0:9000.
+    --static DIR         Serve the files in DIR for plain HTTP GETs on the same
+                         port: index.html for a directory, 404 for anything
+                         missing, 403 for paths leading outside DIR.
+    --console            Serve a page at / with an input box and a message log,
+                         to try the endpoint from a browser.
+    --origin ORIGIN      Also accept WebSocket connections from web pages at
+                         ORIGIN, such as http://192.168.1.20:3000 (repeatable).
+                         By default only pages served by this tinyws itself
+                         (same origin) and non-browser clients may connect.
+    --any-origin         Accept web pages from any origin.
+    --max-conns N        Most connections at once; with serve, also the most
+                         processes. Beyond it, HTTP 503. [default: 256]
+    --max-message SIZE   Largest message a client may send, in bytes or with
+                         a k or M suffix; also the longest line read from CMD
+                         (longer lines are split). [default: 1M]
+    --ping-interval SECS Ping idle clients this often and drop those that stop
+                         answering; 0 turns it off. [default: 30]
+    --log-level LEVEL    off, error, warn, info, debug or trace, or a RUST_LOG
+                         filter. RUST_LOG also works. [default: info]
+    -h, --help           Show this help.
+    -V, --version        Show the version.
+
+SERVE AND BROADCAST OPTIONS:
+    --binary             Send CMD's output as binary messages, in raw chunks as
+                         it arrives, instead of one text message per line; with
+                         serve, client messages go to stdin as they are, with
+                         no newline added.
+    --passenv NAME,...   Pass these variables from tinyws's environment to CMD
+                         (repeatable).
+    --grace SECS         How long CMD gets to exit after its stdin is closed,
+                         and again after SIGTERM, before SIGKILL. [default: 1]
+    --replay N           broadcast: send the last N lines to each new client.
+                         [default: 0]
+
+ENVIRONMENT OF CMD:
+    serve gives CMD REMOTE_ADDR, REMOTE_PORT, REQUEST_URI, PATH_INFO,
+    QUERY_STRING, SERVER_PORT, REQUEST_METHOD, SERVER_PROTOCOL,
+    SERVER_SOFTWARE, GATEWAY_INTERFACE and HTTP_<NAME> for each request header
+    (except Proxy). CMD also gets PATH and the --passenv variables, and nothing
+    else from tinyws's environment (broadcast: PATH and --passenv only).
+
+LINES ARRIVE LATE? OUTPUT BUFFERING:
+    Many programs buffer their output when it goes to a pipe rather than a
+    terminal, so their lines reach the browser late and in bursts. Make CMD
+    flush each line:
+        stdbuf -oL CMD ARGS       C programs using stdio (grep, awk, cut, ...)
+        python3 -u script.py      or print(..., flush=True)
+        grep --line-buffered, sed -u, awk '{ print; fflush() }'
+    In a shell loop, echo and printf write each line at once, but a filter
+    you pipe the loop through (| grep, | tr, | awk) buffers: add the flag
+    above to that filter, or run it under stdbuf -oL.
+
+EXAMPLES:
+    tinyws echo --addr 127.0.0.1:9001 --console
+        An echo server on this machine only; open http://127.0.0.1:9001/.
+    ./read_sensor.sh | tinyws broadcast --static ./www
+        Every line the script prints goes to every browser, and ./www is
+        the page, at http://<the Pi's address>:8080/.
+    tinyws broadcast --replay 20 --static ./www -- ./read_sensor.sh
+        The same, starting the script itself; new clients first get the
+        last 20 lines, and tinyws exits with the script's status.
+    tinyws serve --console -- python3 -u ./chat_bot.py
+        One chat_bot.py per browser tab, tried out at http://localhost:8080/.
+    tinyws serve -- sh -c 'while read -r line; do echo \"you said: $line\"; done'
+        A per-client shell loop.
+";
+
+/// Parses the command line (without the program name).
+pub(crate) fn parse<I>(args: I) -> Result<Parsed, String>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    use lexopt::prelude::*;
+
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut mode = None;
+    let mut o = Options {
+        mode: Mode::Echo,
+        addr: DEFAULT_ADDR.to_owned(),
+        static_dir: None,
+        console: false,
+        origins: Vec::new(),
+        any_origin: false,
+        max_conns: None,
+        max_message: None,
+        ping_interval: None,
+        log_level: None,
+        binary: false,
+        replay: 0,
+        passenv: Vec::new(),
+        grace: DEFAULT_GRACE,
+        command: Vec::new(),
+    };
+    let err = |e: lexopt::Error| e.to_string();
+    while let Some(arg) = parser.next().map_err(err)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Long("addr") => o.addr = normalize_addr(&text(parser.value())?),
+            Long("static") => o.static_dir = Some(parser.value().map_err(err)?.into()),
+            Long("console") => o.console = true,
+            Long("origin") => o.origins.push(text(parser.value())?),
+            Long("any-origin") => o.any_origin = true,
+            Long("max-conns") => o.max_conns = Some(number(&text(parser.value())?)?),
+            Long("max-message") => o.max_message = Some(size(&text(parser.value())?)?),
+            Long("ping-interval") => {
+                let d = seconds(&text(parser.value())?)?;
+                o.ping_interval = Some(if d == Duration::from_secs(0) {
+                    None
+                } else {
+                    Some(d)
+                });
+            }
+            Long("log-level") => o.log_level = Some(text(parser.value())?),
+            Long("binary") => o.binary = true,
+            Long("replay") => o.replay = number(&text(parser.value())?)?,
+            Long("passenv") => {
+                for name in text(parser.value())?.split(',') {
+                    let name = name.trim();
+                    if !name.is_empty() {
+                        o.passenv.push(name.to_owned());
+                    }
+                }
+            }
+            Long("grace") => o.grace = seconds(&text(parser.value())?)?,
+            Value(v) if mode.is_none() => {
+                mode = Some(match v.to_str() {
+                    Some("echo") => Mode::Echo,
+                    Some("serve") => Mode::Serve,
+                    Some("broadcast") => Mode::Broadcast,
+                    _ => {
+                        return Err(format!(
+                            "unknown command {:?}: expected echo, serve or broadcast",
+                            v
+                        ))
+                    }
+                });
+            }
+            Value(v) => {
+                // CMD and everything after it, options included, belong to CMD.
+                o.command.push(v);
+                o.command.extend(parser.raw_args().map_err(err)?);
+            }
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    o.mode = match mode {
+        Some(m) => m,
+        None => return Err("a command is needed: echo, serve or broadcast".to_owned()),
+    };
+    check(&o)?;
+    Ok(Parsed::Run(o))
+}
+
+/// Refuses options that make no sense for the mode, rather than ignoring them.
+fn check(o: &Options) -> Result<(), String> {
+    let only = |ok: bool, what: &str, modes: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{} is only for {}", what, modes))
+        }
+    };
+    only(
+        o.mode != Mode::Echo || !o.binary,
+        "--binary",
+        "serve and broadcast",
+    )?;
+    only(
+        o.mode != Mode::Echo || o.passenv.is_empty(),
+        "--passenv",
+        "serve and broadcast",
+    )?;
+    only(
+        o.mode == Mode::Broadcast || o.replay == 0,
+        "--replay",
+        "broadcast",
+    )?;
+    match o.mode {
+        Mode::Serve if o.command.is_empty() => {
+            Err("serve needs a command to run: tinyws serve [OPTIONS] -- CMD [ARGS...]".to_owned())
+        }
+        Mode::Echo if !o.command.is_empty() => {
+            Err(format!("echo takes no command, got {:?}", o.command[0]))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn text(value: Result<OsString, lexopt::Error>) -> Result<String, String> {
+    value
+        .map_err(|e| e.to_string())?
+        .into_string()
+        .map_err(|v| format!("not valid UTF-8: {:?}", v))
+}
+
+fn number(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("not a whole number: {:?}", s))
+}
+
+/// `65536`, `64k`, `1M`: sizes in bytes, KiB or MiB.
+pub(crate) fn size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1024),
+        Some((i, 'm' | 'M')) => (&t[..i], 1024 * 1024),
+        _ => (t, 1),
+    };
+    digits
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("not a size above zero such as 65536, 64k or 1M: {:?}", s))
+}
+
+/// `30`, `2.5`, `500ms`: a duration in seconds, or milliseconds with `ms`.
+pub(crate) fn seconds(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let bad = || format!("not a duration such as 30, 2.5 or 500ms: {:?}", s);
+    let (number, scale) = match t.strip_suffix("ms") {
+        Some(n) => (n, 0.001),
+        None => (t.strip_suffix('s').unwrap_or(t), 1.0),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let secs = value * scale;
+    if !(0.0..=86_400.0 * 365.0).contains(&secs) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `9000` and `:9000` mean every interface on that port.
+fn normalize_addr(addr: &str) -> String {
+    let port = addr.strip_prefix(':').unwrap_or(addr);
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        format!("0.0.0.0:{}", port)
+    } else {
+        addr.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, String> {
+        match parse(args.iter().copied())? {
+            Parsed::Run(o) => Ok(o),
+            other => Err(format!("{:?}", other)),
+        }
+    }
+
+    #[test]
+    fn command_after_double_dash_keeps_its_options() {
+        let o = run(&["serve", "--addr", ":9000", "--", "sh", "-c", "echo --addr"]).unwrap();
+        assert_eq!(o.mode, Mode::Serve);
+        assert_eq!(o.addr, "0.0.0.0:9000");
+        assert_eq!(o.command, ["sh", "-c", "echo --addr"]);
+        // Without `--`, CMD starts at the first value after the mode.
+        let o = run(&["broadcast", "--replay=3", "./s.sh", "--binary"]).unwrap();
+        assert_eq!(o.command, ["./s.sh", "--binary"]);
+        assert!(!o.binary);
+        assert_eq!(o.replay, 3);
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let o = run(&["echo"]).unwrap();
+        assert_eq!(o.addr, DEFAULT_ADDR);
+        assert_eq!(o.grace, DEFAULT_GRACE);
+        assert!(o.max_message.is_none() && o.ping_interval.is_none());
+        let o = run(&[
+            "broadcast",
+            "--max-message",
+            "64k",
+            "--ping-interval",
+            "0",
+            "--grace",
+            "250ms",
+            "--passenv",
+            "HOME, LANG",
+            "--passenv=TZ",
+            "--origin",
+            "http://a",
+            "--origin=http://b",
+        ])
+        .unwrap();
+        assert_eq!(o.max_message, Some(65536));
+        assert_eq!(o.ping_interval, Some(None));
+        assert_eq!(o.grace, Duration::from_millis(250));
+        assert_eq!(o.passenv, ["HOME", "LANG", "TZ"]);
+        assert_eq!(o.origins, ["http://a", "http://b"]);
+        assert!(o.command.is_empty());
+    }
+
+    #[test]
+    fn mistakes_are_errors() {
+        for bad in [
+            &["serve"][..],
+            &["echo", "cat"],
+            &["echo", "--binary"],
+            &["serve", "--replay", "2", "--", "cat"],
+            &["frobnicate"],
+            &["echo", "--max-message", "0"],
+            &["echo", "--ping-interval", "soon"],
+            &["echo", "--nope"],
+            &[],
+        ] {
+            assert!(run(bad).is_err(), "{:?}", bad);
+        }
+        assert!(matches!(parse(["serve", "--help"]), Ok(Parsed::Help)));
+        assert!(matches!(parse(["-V"]), Ok(Parsed::Version)));
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(size("1M"), Ok(1 << 20));
+        assert_eq!(size("512"), Ok(512));
+        assert!(size("1G").is_err());
+        assert_eq!(seconds("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(seconds("30s"), Ok(Duration::from_secs(30)));
+        assert!(seconds("-1").is_err());
+    }
+}

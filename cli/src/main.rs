@@ -1,0 +1,244 @@
+//! `tinyws`: any program's stdin and stdout as a WebSocket, with broadcast.
+//!
+//! Built on the tinyws library: its [`Server`] (limits, Origin policy,
+//! keepalive, graceful shutdown), its handshake hook for `--static` and
+//! `--console`, and its [`Hub`](tinyws::Hub) for broadcast. This crate adds
+//! processes, pipes and the command line, and nothing the library already
+//! does. Run `tinyws --help` for the commands.
+
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod args;
+mod broadcast;
+mod child;
+mod serve;
+mod site;
+
+use std::io;
+use std::net::SocketAddr;
+use std::process::{self, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use tinyws::{Config, Server, ServerHandle};
+
+use crate::args::{Mode, Options, Parsed};
+use crate::broadcast::Feed;
+use crate::child::{Framing, Output};
+use crate::serve::Serve;
+use crate::site::Site;
+
+fn main() {
+    let options = match args::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(options)) => options,
+        Ok(Parsed::Help) => {
+            print!("{}", args::HELP);
+            return;
+        }
+        Ok(Parsed::Version) => {
+            println!("tinyws {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        Err(e) => {
+            eprintln!("tinyws: {}\nTry 'tinyws --help'.", e);
+            process::exit(2);
+        }
+    };
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if let Some(level) = &options.log_level {
+        logger.parse_filters(level);
+    }
+    logger.init();
+    match run(options) {
+        Ok(code) => process::exit(code),
+        Err(e) => {
+            eprintln!("tinyws: {}", e);
+            process::exit(1);
+        }
+    }
+}
+
+/// Runs the server until a signal or the end of the broadcast source, and
+/// returns the exit code.
+fn run(o: Options) -> Result<i32, String> {
+    let site = Site::new(o.static_dir.as_deref(), o.console).map_err(|e| {
+        let dir = o.static_dir.as_deref().unwrap_or_else(|| ".".as_ref());
+        format!("--static {}: {}", dir.display(), e)
+    })?;
+    let server = Server::bind(&o.addr, config(&o))
+        .map_err(|e| format!("cannot listen on {}: {}", o.addr, e))?
+        .on_request(move |req| site.answer(req));
+    let local = server.local_addr().map_err(|e| e.to_string())?;
+    announce(&o, local);
+    let signalled = on_signals(server.handle()).map_err(|e| format!("signals: {}", e))?;
+    let framing = if o.binary {
+        Framing::Binary
+    } else {
+        Framing::Lines
+    };
+    let max_message = config(&o).max_message_size;
+    match o.mode {
+        Mode::Echo => server.serve(echo).map(|_| 0).map_err(|e| e.to_string()),
+        Mode::Serve => {
+            let serve = Arc::new(Serve {
+                inherited_env: child::inherited_env(&o.passenv),
+                command: o.command,
+                framing,
+                max_message,
+                grace: o.grace,
+            });
+            server
+                .serve(move |ws| serve.handle(ws))
+                .map(|_| 0)
+                .map_err(|e| e.to_string())
+        }
+        Mode::Broadcast => broadcast(&o, server, framing, max_message, &signalled),
+    }
+}
+
+/// The library's limits and Origin policy, from the options.
+fn config(o: &Options) -> Config {
+    let mut config = Config::default()
+        .allowed_origins(o.origins.clone())
+        .allow_any_origin(o.any_origin);
+    if let Some(n) = o.max_conns {
+        config = config.max_connections(n);
+    }
+    if let Some(n) = o.max_message {
+        // Browsers send each message as one frame.
+        config = config.max_message_size(n).max_frame_size(n);
+    }
+    if let Some(interval) = o.ping_interval {
+        config = config.ping_interval(interval);
+    }
+    config
+}
+
+/// Always printed, whatever the log level: tests and scripts read the
+/// address from the first line.
+fn announce(o: &Options, local: SocketAddr) {
+    eprintln!("tinyws {}: listening on {}", o.mode.name(), local);
+    let host = if local.ip().is_unspecified() {
+        eprintln!(
+            "tinyws: every interface: other machines on your network can connect \
+             (--addr 127.0.0.1:{} for this machine only)",
+            local.port()
+        );
+        format!("localhost:{}", local.port())
+    } else {
+        local.to_string()
+    };
+    if o.console {
+        eprintln!("tinyws: console at http://{}/", host);
+    }
+    if let Some(dir) = &o.static_dir {
+        eprintln!("tinyws: files from {} at http://{}/", dir.display(), host);
+    }
+}
+
+fn echo(mut ws: tinyws::WebSocket<std::net::TcpStream>) {
+    while let Ok(message) = ws.read() {
+        if message.is_data() && ws.send(message).is_err() {
+            break;
+        }
+    }
+}
+
+/// SIGINT and SIGTERM start the library's graceful shutdown: stop
+/// accepting, Close 1001 to every client, join every connection thread
+/// (each stops and reaps its process first). Returns a flag set as soon as
+/// a signal arrives, inside the handler.
+fn on_signals(handle: ServerHandle) -> io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&flag))?;
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    thread::Builder::new()
+        .name("tinyws-signals".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            for signal in signals.forever() {
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                if handle.is_shutting_down() {
+                    log::info!("{}: already stopping", name);
+                } else {
+                    log::info!("{}: stopping, closing connections with 1001", name);
+                    handle.shutdown();
+                }
+            }
+        })?;
+    Ok(flag)
+}
+
+/// Broadcast: the source is pumped on its own thread while the server runs.
+/// The end of the source shuts the server down; so does a signal.
+fn broadcast(
+    o: &Options,
+    server: Server,
+    framing: Framing,
+    max_message: usize,
+    signalled: &AtomicBool,
+) -> Result<i32, String> {
+    let feed = Arc::new(Feed::new(o.replay));
+    let handle = server.handle();
+    let pumped = Arc::clone(&feed);
+    let mut process = None;
+    let spawned = if o.command.is_empty() {
+        thread::Builder::new()
+            .name("tinyws-stdin".into())
+            .spawn(move || {
+                broadcast::pump(&pumped, Output::new(io::stdin(), framing, max_message));
+                log::info!("stdin closed: stopping");
+                handle.shutdown();
+            })
+    } else {
+        let name = child::display(&o.command);
+        let mut started = child::spawn(&o.command, child::inherited_env(&o.passenv), Stdio::null())
+            .map_err(|e| format!("cannot start {}: {}", name, e))?;
+        log::info!("started {} (pid {})", name, started.id());
+        let stdout = started.stdout.take();
+        process = Some(started);
+        thread::Builder::new()
+            .name("tinyws-source".into())
+            .spawn(move || {
+                if let Some(stdout) = stdout {
+                    broadcast::pump(&pumped, Output::new(stdout, framing, max_message));
+                }
+                log::info!("{} closed its output: stopping", name);
+                handle.shutdown();
+            })
+    };
+    if let Err(e) = spawned {
+        if let Some(mut p) = process {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        return Err(format!("cannot start a thread: {}", e));
+    }
+    let served = server.serve(move |ws| feed.handle(ws));
+    let mut code = 0;
+    if let Some(mut p) = process {
+        let name = child::display(&o.command);
+        match child::stop(&mut p, o.grace) {
+            Ok(status) if signalled.load(Ordering::Acquire) => {
+                log::info!("{} stopped: {}", name, status);
+            }
+            Ok(status) => {
+                eprintln!("tinyws: {} exited: {}", name, status);
+                code = child::exit_code(status);
+            }
+            Err(e) => return Err(format!("waiting for {}: {}", name, e)),
+        }
+    }
+    served.map_err(|e| e.to_string())?;
+    Ok(code)
+}

@@ -1,0 +1,76 @@
+//! The Origin policy and limits, passed through to the library.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::{Client, Tinyws, TIMEOUT};
+
+/// The status line of an upgrade request sent with these extra headers.
+fn upgrade_status(server: &Tinyws, extra: &str) -> String {
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{}\r\n",
+        server.addr, extra
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    String::from_utf8_lossy(&head[9..12]).into_owned()
+}
+
+#[test]
+fn same_origin_by_default_and_origin_adds_more() {
+    let strict = Tinyws::start(&["echo", "--addr", "127.0.0.1:0"]);
+    assert_eq!(
+        upgrade_status(&strict, "Origin: http://evil.example\r\n"),
+        "403"
+    );
+    assert_eq!(upgrade_status(&strict, ""), "101");
+
+    let listed = Tinyws::start(&[
+        "echo",
+        "--addr",
+        "127.0.0.1:0",
+        "--origin",
+        "http://dash.example:3000",
+    ]);
+    assert_eq!(
+        upgrade_status(&listed, "Origin: http://dash.example:3000\r\n"),
+        "101"
+    );
+    assert_eq!(
+        upgrade_status(&listed, "Origin: http://evil.example\r\n"),
+        "403"
+    );
+
+    let any = Tinyws::start(&["echo", "--addr", "127.0.0.1:0", "--any-origin"]);
+    assert_eq!(
+        upgrade_status(&any, "Origin: http://evil.example\r\n"),
+        "101"
+    );
+}
+
+#[test]
+fn max_message_and_max_conns() {
+    let server = Tinyws::start(&[
+        "echo",
+        "--addr",
+        "127.0.0.1:0",
+        "--max-message",
+        "1k",
+        "--max-conns",
+        "1",
+    ]);
+    let mut client = Client::connect(server.addr, "/", &[]);
+    // A second connection is over the limit.
+    assert_eq!(upgrade_status(&server, ""), "503");
+    client.send_text(&"x".repeat(1024));
+    assert_eq!(client.read_text().len(), 1024);
+    client.send_text(&"x".repeat(1025));
+    assert_eq!(client.read_close(), Some(1009));
+}
