@@ -36,7 +36,7 @@ fn silent_client_gets_a_ping_then_1011() {
 fn client_that_answers_pings_stays_connected() {
     let config = Config::default()
         .ping_interval(Some(ms(100)))
-        .ping_timeout(ms(300));
+        .ping_timeout(ms(1000));
     let server = TestServer::echo(config);
     let mut c = Client::open(server.addr);
     for _ in 0..5 {
@@ -52,7 +52,7 @@ fn client_that_answers_pings_stays_connected() {
 fn any_frame_counts_as_an_answer() {
     let config = Config::default()
         .ping_interval(Some(ms(100)))
-        .ping_timeout(ms(300));
+        .ping_timeout(ms(1000));
     let server = TestServer::echo(config);
     let mut c = Client::open(server.addr);
     for i in 0..3 {
