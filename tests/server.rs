@@ -61,12 +61,19 @@ fn hook_server(seen: support::Reporter<String>) -> TestServer {
                 req.peer_addr().map_or(false, |a| a.ip().is_loopback())
             ));
             if !req.is_upgrade() {
+                if req.path() == "/upgrade-anyway" {
+                    return Upgrade::new().into();
+                }
                 return Response::html("<h1>dashboard</h1>").into();
             }
             match req.query() {
                 Some("token=secret") => Upgrade::new().header("X-Hello", "world").into(),
                 Some("token=proto") => Upgrade::new().subprotocol("b").into(),
                 Some("token=unoffered") => Upgrade::new().subprotocol("zzz").into(),
+                Some("token=inject") => Upgrade::new()
+                    .header("X-Evil", "a\r\nSet-Cookie: stolen=1")
+                    .header("X-Fine", "yes")
+                    .into(),
                 _ => Response::text(401, "token required").into(),
             }
         });
@@ -145,6 +152,29 @@ fn hook_answers_a_plain_request_with_a_page() {
         support::recv(&seen),
         "GET /index.html Some(\"x=1\") None true"
     );
+}
+
+#[test]
+fn hook_upgrading_a_plain_request_gets_426() {
+    let (tx, _seen) = report();
+    let server = hook_server(tx);
+    let (mut c, r) = Client::request(
+        server.addr,
+        "GET /upgrade-anyway HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(r.status, 426, "{}", r.head);
+    assert!(c.read_to_end().is_empty());
+}
+
+#[test]
+fn hook_headers_cannot_inject_lines() {
+    let (tx, _seen) = report();
+    let server = hook_server(tx);
+    let (_c, r) = Client::request(server.addr, &upgrade_request("/?token=inject"));
+    assert_eq!(r.status, 101, "{}", r.head);
+    assert_eq!(r.header("x-fine"), Some("yes"));
+    assert_eq!(r.header("set-cookie"), None, "{}", r.head);
+    assert_eq!(r.header("x-evil"), None, "{}", r.head);
 }
 
 // ---- 2. The Origin policy ----
@@ -532,6 +562,31 @@ fn shutdown_from_inside_a_handler() {
     c.send_frame(true, 8, &1001u16.to_be_bytes());
     c.expect_eof();
     server.stop().unwrap();
+}
+
+// ---- 8. Footprint ----
+
+/// A handler that needs far more than the default 64 KiB of stack runs
+/// when the configured stack is large enough. Were the setting ignored,
+/// the overflow would abort this test binary.
+#[test]
+fn configured_stack_size_is_used() {
+    const BIG: usize = 256 * 1024;
+    let config = Config::default().stack_size(1024 * 1024);
+    let server = Server::bind("127.0.0.1:0", config).unwrap();
+    let server = TestServer::start(server, |mut ws: WebSocket<TcpStream>| {
+        if let Ok(msg) = ws.read() {
+            let mut scratch = [0u8; BIG];
+            for (i, b) in scratch.iter_mut().enumerate() {
+                *b = msg.as_bytes()[i % msg.as_bytes().len()];
+            }
+            let sum: u64 = scratch.iter().map(|b| u64::from(*b)).sum();
+            let _ = ws.send(sum.to_string());
+        }
+    });
+    let mut c = Client::open(server.addr);
+    c.send_text("\u{1}");
+    assert_eq!(text(c.read_frame()), BIG.to_string());
 }
 
 // ---- 7. Isolation ----
