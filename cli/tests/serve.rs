@@ -198,3 +198,22 @@ fn a_process_ignoring_stdin_and_sigterm_is_killed() {
         stubborn.log()
     );
 }
+
+#[test]
+fn a_process_not_reading_its_input_gets_the_client_cut_off_with_1008() {
+    // The pipe holds 64 KiB, the queue 64 KiB more; nothing is read.
+    let server = serve(
+        &["--max-message", "1k", "--grace", "100ms"],
+        &["sh", "-c", "echo $$; exec sleep 600"],
+    );
+    let mut client = server.connect("/");
+    let pid = pid_of(&mut client);
+    let line = "x".repeat(1000);
+    for _ in 0..200 {
+        if client.send(0x1, line.as_bytes()).is_err() {
+            break;
+        }
+    }
+    assert_eq!(client.read_close(), Some(1008));
+    eventually("the process to be stopped and reaped", || !exists(pid));
+}
