@@ -128,8 +128,19 @@ impl Hub {
 
     /// How many subscribers are open now.
     pub fn len(&self) -> usize {
+        // Checked outside the hub's lock: `is_closed` takes each subscriber's
+        // write lock, which a stalled broadcast holds for up to the stall
+        // timeout, and `subscribe` must not wait on that.
+        let snapshot: Vec<Sender> = self.lock().clone();
+        let closed: Vec<_> = snapshot
+            .iter()
+            .filter(|s| s.is_closed())
+            .map(|s| Arc::as_ptr(&s.shared))
+            .collect();
         let mut subscribers = self.lock();
-        subscribers.retain(|s| !s.is_closed());
+        if !closed.is_empty() {
+            subscribers.retain(|s| !closed.contains(&Arc::as_ptr(&s.shared)));
+        }
         subscribers.len()
     }
 

@@ -260,11 +260,12 @@ fn accept_on_your_own_listener() {
     );
     assert_eq!(support::recv(&rx), expected);
 
-    let (_c, r) = Client::request(
+    let (c, r) = Client::request(
         addr,
         &replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 7"),
     );
     assert_eq!(r.status, 426);
+    drop(c);
     assert_eq!(support::recv(&rx), "refused 426");
     server.join().unwrap();
 }

@@ -57,6 +57,7 @@ fn connect_and_disconnect_are_logged_at_info() {
     let peer = c.stream.local_addr().unwrap().to_string();
     c.send_frame(true, 8, &4321u16.to_be_bytes());
     c.expect_close(4321);
+    drop(c);
     wait_until("the disconnect is logged", || {
         !lines(Level::Info, &[&peer, "disconnected"]).is_empty()
     });
@@ -81,6 +82,7 @@ fn protocol_errors_at_debug_and_frames_at_trace() {
     assert_eq!(c.read_frame().payload, b"traced");
     c.send(&frame_with(true, 2, b"naked", None));
     c.expect_close(1002);
+    drop(c);
     wait_until("the disconnect is logged", || {
         !lines(Level::Info, &[&peer, "disconnected"]).is_empty()
     });
