@@ -190,7 +190,10 @@ where
             Long("console") => o.console = true,
             Long("origin") => o.origins.push(text(parser.value())?),
             Long("any-origin") => o.any_origin = true,
-            Long("max-conns") => o.max_conns = Some(number(&text(parser.value())?)?),
+            Long("max-conns") => match number(&text(parser.value())?)? {
+                0 => return Err("--max-conns must be at least 1".to_owned()),
+                n => o.max_conns = Some(n),
+            },
             Long("max-message") => o.max_message = Some(size(&text(parser.value())?)?),
             Long("ping-interval") => {
                 let d = seconds(&text(parser.value())?)?;
@@ -395,6 +398,7 @@ mod tests {
             &["serve", "--replay", "2", "--", "cat"],
             &["frobnicate"],
             &["echo", "--max-message", "0"],
+            &["echo", "--max-conns", "0"],
             &["echo", "--ping-interval", "soon"],
             &["echo", "--nope"],
             &[],

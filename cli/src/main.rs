@@ -69,8 +69,13 @@ fn run(o: Options) -> Result<i32, String> {
         let dir = o.static_dir.as_deref().unwrap_or_else(|| ".".as_ref());
         format!("--static {}: {}", dir.display(), e)
     })?;
-    let server = Server::bind(&o.addr, config(&o))
-        .map_err(|e| format!("cannot listen on {}: {}", o.addr, e))?
+    let config = config(&o);
+    let max_message = config.max_message_size;
+    let server = Server::bind(&o.addr, config)
+        .map_err(|e| match e {
+            tinyws::Error::Config(_) => e.to_string(),
+            e => format!("cannot listen on {}: {}", o.addr, e),
+        })?
         .on_request(move |req| site.answer(req));
     let local = server.local_addr().map_err(|e| e.to_string())?;
     announce(&o, local);
@@ -80,17 +85,16 @@ fn run(o: Options) -> Result<i32, String> {
     } else {
         Framing::Lines
     };
-    let max_message = config(&o).max_message_size;
     match o.mode {
         Mode::Echo => server.serve(echo).map(|_| 0).map_err(|e| e.to_string()),
         Mode::Serve => {
-            let serve = Arc::new(Serve {
+            let serve = Serve {
                 inherited_env: child::inherited_env(&o.passenv),
                 command: o.command,
                 framing,
                 max_message,
                 grace: o.grace,
-            });
+            };
             server
                 .serve(move |ws| serve.handle(ws))
                 .map(|_| 0)

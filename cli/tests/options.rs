@@ -74,3 +74,38 @@ fn max_message_and_max_conns() {
     client.send_text(&"x".repeat(1025));
     assert_eq!(client.read_close(), Some(1009));
 }
+
+#[test]
+fn help_has_examples_and_the_buffering_advice() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinyws"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "EXAMPLES",
+        "stdbuf -oL",
+        "python3 -u",
+        "--replay",
+        "0.0.0.0:8080",
+        "127.0.0.1",
+    ] {
+        assert!(help.contains(needle), "--help lacks {:?}", needle);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinyws"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        concat!("tinyws ", env!("CARGO_PKG_VERSION"))
+    );
+    // A mistake is a usage error (status 2) with a pointer to --help.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinyws"))
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--help"));
+}
