@@ -135,6 +135,13 @@ async function main() {
   const count2 = await page.evaluate(() => window.sensorFeed.received);
   check(count2 - count1 >= 5, `readings keep arriving (${count2 - count1} in 1.2 s, 10/s expected)`);
   check(pixels1 !== pixels2, "the chart's pixels changed");
+  // Another tab watches at the same time.
+  const tab2 = await context.newPage();
+  await tab2.goto(url, { waitUntil: "load" });
+  await tab2.waitForFunction(() => window.sensorFeed.state === "connected" && window.sensorFeed.received >= 5);
+  check((await page.evaluate(() => window.sensorFeed.received)) > count2, "a second tab receives too, and the first keeps receiving");
+  await tab2.close();
+
   const shot1 = path.join(shots, "sensor_feed-connected.png");
   await page.screenshot({ path: shot1 });
   log(`screenshot: ${shot1}`);
