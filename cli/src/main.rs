@@ -136,6 +136,7 @@ fn announce(o: &Options, local: SocketAddr) {
     } else {
         local.to_string()
     };
+    eprintln!("tinyws: WebSocket at ws://{}/ (any path)", host);
     if o.console {
         eprintln!("tinyws: console at http://{}/", host);
     }
