@@ -92,6 +92,9 @@ impl Default for Config {
     }
 }
 
+/// The longest timeout accepted: far beyond any use, far from overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// The smallest thread stack accepted: Linux refuses less than 16 KiB.
 const MIN_STACK: usize = 16 * 1024;
 
@@ -170,6 +173,18 @@ impl Config {
             self.write_timeout > zero,
             "write_timeout must be above zero",
         )?;
+        // Deadlines are Instant + Duration, which must not overflow.
+        let longest = [
+            self.handshake_timeout,
+            self.ping_interval.unwrap_or(zero),
+            self.ping_timeout,
+            self.close_timeout,
+            self.write_timeout,
+        ];
+        check(
+            longest.iter().all(|d| *d <= MAX_TIMEOUT),
+            "timeouts must be at most a year",
+        )?;
         check(
             self.max_connections > 0,
             "max_connections must be at least 1",
@@ -217,6 +232,7 @@ mod tests {
             Config::default().stack_size(1024),
             Config::default().max_connections(0),
             Config::default().require_subprotocol(true),
+            Config::default().close_timeout(Duration::MAX),
         ];
         for c in &bad {
             assert!(matches!(c.validate(), Err(Error::Config(_))), "{:?}", c);

@@ -24,6 +24,7 @@
 
 use std::io;
 use std::mem;
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use crate::frame::{apply_mask, decode_header, Header, OpCode};
 use crate::message::{CloseCode, CloseFrame, Message, Utf8Check, MAX_REASON};
 use crate::request::Request;
 use crate::sender::{send_message, Ending, Sender, Shared};
-use crate::stream::Stream;
+use crate::stream::{linger, Stream};
 
 /// The read buffer's size once a connection has received something. It holds
 /// frame headers, control frames and small messages; larger payloads are read
@@ -72,7 +73,6 @@ pub struct WebSocket<S: Stream> {
     keepalive: Keepalive,
     /// The read timeout the socket has now; `None` until first set.
     read_timeout: Option<Option<Duration>>,
-    close_deadline: Option<Instant>,
     closed: bool,
 }
 
@@ -205,7 +205,6 @@ impl<S: Stream> WebSocket<S> {
                 Keepalive::Off
             },
             read_timeout: None,
-            close_deadline: None,
             closed: false,
         }
     }
@@ -281,7 +280,9 @@ impl<S: Stream> WebSocket<S> {
     /// a no-op.
     ///
     /// # Errors
-    /// [`Error::Config`] for a reason over 123 bytes; [`Error::Timeout`]
+    /// [`Error::Config`] for a reason over 123 bytes or a code that may not
+    /// be sent (1005, 1006, 1015, or outside the ranges of
+    /// [`CloseCode::is_allowed`]), leaving the connection open; [`Error::Timeout`]
     /// when the peer did not answer in time (TCP is closed all the same);
     /// I/O errors.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
@@ -294,6 +295,8 @@ impl<S: Stream> WebSocket<S> {
         match self.shared.send_close(Some(&mut self.stream), code, reason) {
             // A Sender got there first; wait for the reply all the same.
             Ok(()) | Err(Error::Closed) => {}
+            // A bad argument: nothing was sent, the connection is untouched.
+            Err(e @ Error::Config(_)) => return Err(e),
             Err(e) => {
                 self.fail(&e);
                 return Err(e);
@@ -319,13 +322,17 @@ impl<S: Stream> WebSocket<S> {
     /// errors from cloning.
     pub fn sender(&mut self) -> Result<Sender> {
         if !self.closed && !self.shared.is_split() {
-            let writer = self.stream.try_clone_writer().map_err(|e| match e.kind() {
-                io::ErrorKind::Unsupported => {
-                    Error::Unsupported("this stream type cannot be shared between threads")
-                }
-                _ => Error::Io(e),
-            })?;
-            self.shared.split(writer);
+            let clone = |stream: &S| {
+                stream.try_clone_writer().map_err(|e| match e.kind() {
+                    io::ErrorKind::Unsupported => {
+                        Error::Unsupported("this stream type cannot be shared between threads")
+                    }
+                    _ => Error::Io(e),
+                })
+            };
+            let writer = clone(&self.stream)?;
+            let cutter = clone(&self.stream)?;
+            self.shared.split(writer, cutter);
         }
         Ok(Sender {
             shared: Arc::clone(&self.shared),
@@ -477,9 +484,14 @@ impl<S: Stream> WebSocket<S> {
         match frame.opcode {
             OpCode::Ping => {
                 let payload = payload.to_vec();
-                if !self.shared.close_sent() {
-                    self.shared
-                        .write_frame(Some(&mut self.stream), OpCode::Pong, &payload)?;
+                // After our Close nothing more is sent, and a Sender may
+                // close between any check and this write: skip, don't fail.
+                match self
+                    .shared
+                    .write_frame(Some(&mut self.stream), OpCode::Pong, &payload)
+                {
+                    Ok(()) | Err(Error::Closed) => {}
+                    Err(e) => return Err(e),
                 }
                 Ok(Some(Message::Ping(payload)))
             }
@@ -540,7 +552,10 @@ impl<S: Stream> WebSocket<S> {
             let result = match direct {
                 // Large payloads skip the read buffer.
                 Some(f) => {
-                    let want = f.remaining().min(DIRECT_CHUNK as u64) as usize;
+                    // Grow with the bytes that actually arrive, never with what
+                    // the header claims: a bare header must not cost memory.
+                    let grown = self.message.len.max(INPUT_BUF) as u64;
+                    let want = f.remaining().min(DIRECT_CHUNK as u64).min(grown) as usize;
                     nonzero(self.stream.read(self.message.space(want)))
                 }
                 None => self.read_input(),
@@ -590,8 +605,8 @@ impl<S: Stream> WebSocket<S> {
 
     /// A read timed out: time for a keepalive Ping, or past a deadline.
     fn on_idle(&mut self) -> Result<()> {
-        if self.close_deadline.is_some() {
-            // set_read_timeout checks the deadline on the next turn.
+        if self.shared.close_sent() {
+            // Closing: set_read_timeout enforces the close deadline.
             return Ok(());
         }
         match self.keepalive {
@@ -603,8 +618,14 @@ impl<S: Stream> WebSocket<S> {
                     self.end = 0;
                 }
                 log::trace!("keepalive ping");
-                self.shared
-                    .write_frame(Some(&mut self.stream), OpCode::Ping, &[])?;
+                match self
+                    .shared
+                    .write_frame(Some(&mut self.stream), OpCode::Ping, &[])
+                {
+                    // A Sender closed meanwhile: the close deadline takes over.
+                    Ok(()) | Err(Error::Closed) => {}
+                    Err(e) => return Err(e),
+                }
                 self.keepalive = Keepalive::AwaitingPong;
                 Ok(())
             }
@@ -617,11 +638,9 @@ impl<S: Stream> WebSocket<S> {
     /// changes: the ping interval while idle, the ping timeout while a Ping
     /// is unanswered, what is left of the close timeout while closing.
     fn set_read_timeout(&mut self) -> Result<()> {
-        let want = if self.shared.close_sent() {
+        let want = if let Some(deadline) = self.shared.close_deadline(self.limits.close_timeout) {
+            // Measured from when our Close went out, whoever sent it.
             let now = Instant::now();
-            let deadline = *self
-                .close_deadline
-                .get_or_insert(now + self.limits.close_timeout);
             if now >= deadline {
                 return Err(Error::Timeout(Timeout::Close));
             }
@@ -652,6 +671,8 @@ impl<S: Stream> WebSocket<S> {
             let reason = error.to_string();
             let reason = truncate(&reason, MAX_REASON);
             let _ = self.shared.send_close(Some(&mut self.stream), code, reason);
+            // Let the Close reach the peer before the socket closes.
+            linger(&mut self.stream);
         } else {
             log::debug!("connection ended: {}", error);
         }
@@ -669,7 +690,7 @@ impl<S: Stream> WebSocket<S> {
         self.message = Assembly::default();
         self.shared.finish(ending);
         let _ = self.stream.flush();
-        let _ = self.stream.shutdown();
+        let _ = self.stream.shutdown(Shutdown::Both);
     }
 }
 
@@ -724,5 +745,52 @@ impl<S: Stream> std::fmt::Debug for WebSocket<S> {
             .field("subprotocol", &self.subprotocol)
             .field("closed", &self.closed)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Cursor, Read, Write};
+
+    /// Hands out its bytes, then reports the peer gone.
+    struct Feed(Cursor<Vec<u8>>);
+
+    impl Read for Feed {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(io::ErrorKind::ConnectionReset.into()),
+                n => Ok(n),
+            }
+        }
+    }
+
+    impl Write for Feed {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Stream for Feed {}
+
+    /// A header claiming a large payload costs memory only as the payload
+    /// arrives: 14 bytes must not buy a 256 KiB buffer.
+    #[test]
+    fn a_bare_header_costs_no_memory() {
+        // A masked binary frame claiming 1 MiB, then 10 payload bytes.
+        let mut bytes = vec![0x82, 0xFF, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4];
+        bytes.extend_from_slice(&[0u8; 10]);
+        let config = Config::default().ping_interval(None);
+        let mut ws = WebSocket::from_raw(Feed(Cursor::new(bytes)), &config).unwrap();
+        assert!(matches!(ws.next_message(), Err(Error::Disconnected)));
+        assert_eq!(ws.message.len, 10);
+        assert!(
+            ws.message.buf.len() <= 10 + INPUT_BUF,
+            "{}",
+            ws.message.buf.len()
+        );
     }
 }

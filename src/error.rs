@@ -193,7 +193,7 @@ impl fmt::Display for Error {
             Error::Handshake(h) => write!(f, "handshake refused: {} {}", h.status, h.reason),
             Error::Protocol(p) => write!(f, "protocol error: {}", p),
             Error::InvalidUtf8 => f.write_str("invalid utf-8 in text"),
-            Error::TooLarge { size, max } => write!(f, "message too large: {} > {}", size, max),
+            Error::TooLarge { size, max } => write!(f, "too large: {} > {} bytes", size, max),
             Error::TooManyFragments { max } => {
                 write!(f, "too many fragments: more than {} in one message", max)
             }
@@ -295,7 +295,7 @@ mod tests {
             max: 65536,
         };
         assert_eq!(big.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
-        assert_eq!(big.to_string(), "message too large: 70000 > 65536");
+        assert_eq!(big.to_string(), "too large: 70000 > 65536 bytes");
         assert_eq!(Error::Closed.close_code(), None);
     }
 

@@ -18,7 +18,7 @@ use crate::connection::WebSocket;
 use crate::error::{Error, HandshakeError, Result, Timeout};
 use crate::request::{trim, Action, Request, Response, Upgrade};
 use crate::sender::Shared;
-use crate::stream::Stream;
+use crate::stream::{linger, Stream};
 
 /// The largest request head accepted; a larger one gets 431. Browsers send
 /// 400–1,500 bytes; this leaves room for cookies.
@@ -377,24 +377,25 @@ pub(crate) fn handshake<S: Stream>(
     peer: Option<SocketAddr>,
     shared: Arc<Shared>,
 ) -> Result<Outcome<S>> {
-    let deadline = Instant::now() + config.handshake_timeout;
+    let deadline = Instant::now()
+        .checked_add(config.handshake_timeout)
+        .unwrap_or_else(Instant::now);
     stream.set_write_timeout(Some(config.write_timeout))?;
     let head = match read_head(&mut stream, deadline, peer) {
         Ok(head) => head,
         Err(Error::Handshake(refusal)) => return Err(refuse(&mut stream, refusal)),
         Err(Error::Timeout(t)) => {
-            let _ = send(&mut stream, |out| {
-                write_refusal(out, &HandshakeError::new(408, "handshake timed out"))
-            });
+            let _ = refuse(&mut stream, HandshakeError::new(408, "handshake timed out"));
             return Err(Error::Timeout(t));
         }
         Err(e) => return Err(e),
     };
     let request = head.request;
     if let (Some(hook), false) = (hook, request.is_upgrade()) {
-        if let Action::Respond(response) = hook(&request) {
-            send(&mut stream, |out| write_response(out, &response))?;
-            return Ok(Outcome::Answered(request, response.status));
+        match ask(hook, &request) {
+            Ok(Action::Respond(response)) => return answer(stream, request, &response),
+            Ok(Action::Upgrade(_)) => {} // validation below answers 426
+            Err(refusal) => return Err(refuse(&mut stream, refusal)),
         }
     }
     let mut accepted = match validate(&request, config) {
@@ -403,15 +404,12 @@ pub(crate) fn handshake<S: Stream>(
     };
     let mut extra = Vec::new();
     if let (Some(hook), true) = (hook, request.is_upgrade()) {
-        match hook(&request) {
-            Action::Respond(response) => {
-                send(&mut stream, |out| write_response(out, &response))?;
-                return Ok(Outcome::Answered(request, response.status));
-            }
-            Action::Upgrade(Upgrade {
+        match ask(hook, &request) {
+            Ok(Action::Respond(response)) => return answer(stream, request, &response),
+            Ok(Action::Upgrade(Upgrade {
                 subprotocol,
                 headers,
-            }) => {
+            })) => {
                 if let Some(p) = subprotocol {
                     if !request.subprotocols().any(|offered| offered == p) {
                         let refusal = HandshakeError::new(
@@ -424,6 +422,7 @@ pub(crate) fn handshake<S: Stream>(
                 }
                 extra = headers;
             }
+            Err(refusal) => return Err(refuse(&mut stream, refusal)),
         }
     }
     send(&mut stream, |out| write_accept(out, &accepted, &extra))?;
@@ -438,6 +437,26 @@ pub(crate) fn handshake<S: Stream>(
     )))
 }
 
+/// Runs the hook; a panic in it is logged and answered with 500 rather than
+/// killing the connection thread without a word.
+fn ask(hook: &Hook, request: &Request) -> Result<Action, HandshakeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(request))).map_err(|_| {
+        log::error!(
+            "handshake hook panicked on {} {}",
+            request.method(),
+            request.uri()
+        );
+        HandshakeError::new(500, "internal error")
+    })
+}
+
+/// Sends the hook's plain HTTP answer and ends the connection.
+fn answer<S: Stream>(mut stream: S, request: Request, response: &Response) -> Result<Outcome<S>> {
+    send(&mut stream, |out| write_response(out, response))?;
+    linger(&mut stream);
+    Ok(Outcome::Answered(request, response.status))
+}
+
 fn send<S: Stream>(stream: &mut S, build: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
     let mut out = Vec::with_capacity(256);
     build(&mut out);
@@ -450,7 +469,9 @@ fn send<S: Stream>(stream: &mut S, build: impl FnOnce(&mut Vec<u8>)) -> Result<(
 /// whole answer before the connection ends.
 fn refuse<S: Stream>(stream: &mut S, refusal: HandshakeError) -> Error {
     log::debug!("handshake refused: {} {}", refusal.status, refusal.reason);
-    let _ = send(stream, |out| write_refusal(out, &refusal));
+    if send(stream, |out| write_refusal(out, &refusal)).is_ok() {
+        linger(stream);
+    }
     Error::Handshake(refusal)
 }
 

@@ -111,7 +111,7 @@ impl Hub {
         let mut dead = Vec::new();
         let mut delivered = 0;
         for sender in &snapshot {
-            match sender.send_encoded(&head[..n], payload) {
+            match sender.send_encoded(&head[..n], payload, self.inner.stall_timeout) {
                 Ok(()) => delivered += 1,
                 Err(e) => {
                     log::debug!("hub dropped a subscriber: {}", e);

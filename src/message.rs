@@ -172,6 +172,11 @@ impl CloseFrame {
         if reason.len() > MAX_REASON {
             return Err(Error::Config("close reason longer than 123 bytes"));
         }
+        if !code.is_allowed() {
+            // 1005, 1006 and 1015 are for reporting, never for the wire
+            // (RFC 6455 section 7.4.1).
+            return Err(Error::Config("close code not allowed on the wire"));
+        }
         out[..2].copy_from_slice(&code.0.to_be_bytes());
         out[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
         Ok(2 + reason.len())

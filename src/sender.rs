@@ -6,9 +6,11 @@
 //! under one lock, so frames never interleave. After a Close has gone out
 //! nothing more is written, whoever asks.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use crate::error::{is_timeout, Error, Result, Timeout};
 use crate::frame::{encode_header, OpCode, MAX_HEADER};
@@ -27,9 +29,11 @@ pub(crate) struct Ending {
 }
 
 /// State shared by a connection and its Senders.
-#[derive(Debug)]
 pub(crate) struct Shared {
     out: Mutex<Out>,
+    /// A further handle to the stream, only for cutting it: never held while
+    /// writing, so shutdown never waits behind a slow writer.
+    cutter: Mutex<Option<Box<dyn Stream + Send>>>,
     /// Set once a Close frame has been written; read without the lock by the
     /// connection thread on each wake-up.
     close_sent: AtomicBool,
@@ -44,6 +48,17 @@ struct Out {
     /// The connection is over; nothing may be written.
     finished: bool,
     ending: Option<Ending>,
+    /// When our Close went out, for the close timeout.
+    close_sent_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("out", &self.out)
+            .field("close_sent", &self.close_sent())
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Out {
@@ -59,11 +74,13 @@ impl std::fmt::Debug for Out {
 impl Shared {
     pub(crate) fn new() -> Arc<Shared> {
         Arc::new(Shared {
+            cutter: Mutex::new(None),
             out: Mutex::new(Out {
                 sink: None,
                 broken: false,
                 finished: false,
                 ending: None,
+                close_sent_at: None,
             }),
             close_sent: AtomicBool::new(false),
         })
@@ -77,16 +94,37 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The lock, unless another thread holds it right now.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Out>> {
+        match self.out.try_lock() {
+            Ok(out) => Some(out),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
     pub(crate) fn is_split(&self) -> bool {
         self.lock().sink.is_some()
     }
 
-    pub(crate) fn split(&self, sink: Box<dyn Stream + Send>) {
+    /// Switches every write to `sink`, a second handle to the stream, so
+    /// other threads can send; `cutter` is a third, for cutting the stream.
+    pub(crate) fn split(&self, sink: Box<dyn Stream + Send>, cutter: Box<dyn Stream + Send>) {
         self.lock().sink = Some(sink);
+        *self.cutter.lock().unwrap_or_else(|p| p.into_inner()) = Some(cutter);
     }
 
     pub(crate) fn close_sent(&self) -> bool {
         self.close_sent.load(Ordering::Acquire)
+    }
+
+    /// When the close timeout runs out, once our Close has been sent.
+    pub(crate) fn close_deadline(&self, close_timeout: Duration) -> Option<Instant> {
+        if !self.close_sent() {
+            return None;
+        }
+        let sent = self.lock().close_sent_at?;
+        Some(sent.checked_add(close_timeout).unwrap_or(sent))
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -98,36 +136,52 @@ impl Shared {
     /// used until the connection is split.
     pub(crate) fn write_frame(
         &self,
-        own: Option<&mut dyn Write>,
+        own: Option<&mut dyn Stream>,
         opcode: OpCode,
         payload: &[u8],
     ) -> Result<()> {
         let mut header = [0u8; MAX_HEADER];
         let n = encode_header(true, opcode, payload.len() as u64, None, &mut header);
-        self.write_encoded(own, &header[..n], payload, opcode == OpCode::Close)
+        let out = self.lock();
+        self.write_locked(
+            out,
+            own,
+            &header[..n],
+            payload,
+            opcode == OpCode::Close,
+            None,
+        )
     }
 
-    /// Writes a frame already encoded as `head` + `body`, whole, or marks the
-    /// stream broken.
-    pub(crate) fn write_encoded(
+    /// Writes a data frame already encoded as `head` + `body`, whole and
+    /// within `limit` in all, or fails and marks the stream broken: the hub's
+    /// path, where one slow peer must not hold up the others.
+    pub(crate) fn write_bounded(&self, head: &[u8], body: &[u8], limit: Duration) -> Result<()> {
+        let out = self.lock();
+        self.write_locked(out, None, head, body, false, Some(limit))
+    }
+
+    fn write_locked(
         &self,
-        own: Option<&mut dyn Write>,
+        mut out: MutexGuard<'_, Out>,
+        own: Option<&mut dyn Stream>,
         head: &[u8],
         body: &[u8],
         is_close: bool,
+        limit: Option<Duration>,
     ) -> Result<()> {
-        let mut out = self.lock();
         if out.finished || out.broken || self.close_sent() {
             return Err(Error::Closed);
         }
         let result = match (out.sink.as_mut(), own) {
-            (Some(sink), _) => write_all2(&mut **sink, head, body),
-            (None, Some(own)) => write_all2(own, head, body),
+            (Some(sink), _) => write_all2(&mut **sink, head, body, limit),
+            (None, Some(own)) => write_all2(own, head, body, limit),
             (None, None) => return Err(Error::Closed),
         };
         match result {
             Ok(()) => {
                 if is_close {
+                    out.close_sent_at = Some(Instant::now());
                     self.close_sent.store(true, Ordering::Release);
                 }
                 Ok(())
@@ -136,7 +190,7 @@ impl Shared {
                 out.broken = true;
                 if let Some(sink) = out.sink.as_ref() {
                     // Wake the connection thread out of its read.
-                    let _ = sink.shutdown();
+                    let _ = sink.shutdown(Shutdown::Both);
                 }
                 Err(Error::from_io(e, Timeout::Write))
             }
@@ -145,13 +199,26 @@ impl Shared {
 
     pub(crate) fn send_close(
         &self,
-        own: Option<&mut dyn Write>,
+        own: Option<&mut dyn Stream>,
         code: CloseCode,
         reason: &str,
     ) -> Result<()> {
         let mut payload = [0u8; 125];
         let n = CloseFrame::encode(code, reason, &mut payload)?;
         self.write_frame(own, OpCode::Close, &payload[..n])
+    }
+
+    /// Sends Close unless another thread is writing right now: server
+    /// shutdown must not queue behind a slow writer. `None` means busy.
+    pub(crate) fn try_send_close(&self, code: CloseCode, reason: &str) -> Option<Result<()>> {
+        let out = self.try_lock()?;
+        let mut payload = [0u8; 125];
+        let result = CloseFrame::encode(code, reason, &mut payload).and_then(|n| {
+            let mut header = [0u8; MAX_HEADER];
+            let h = encode_header(true, OpCode::Close, n as u64, None, &mut header);
+            self.write_locked(out, None, &header[..h], &payload[..n], true, None)
+        });
+        Some(result)
     }
 
     /// Ends the connection: drops the second stream handle so the socket can
@@ -161,13 +228,16 @@ impl Shared {
         out.finished = true;
         out.ending.get_or_insert(ending);
         if let Some(sink) = out.sink.take() {
-            let _ = sink.shutdown();
+            let _ = sink.shutdown(Shutdown::Both);
         }
+        drop(out);
+        self.cutter.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
-    /// Sets how long one write to this connection may stall.
-    pub(crate) fn set_write_timeout(&self, timeout: std::time::Duration) -> Result<()> {
-        match self.lock().sink.as_ref() {
+    /// Sets how long one write to this connection may make no progress.
+    pub(crate) fn set_write_timeout(&self, timeout: Duration) -> Result<()> {
+        let out = self.lock();
+        match out.sink.as_ref() {
             Some(sink) => Ok(sink.set_write_timeout(Some(timeout))?),
             None => Err(Error::Closed),
         }
@@ -177,37 +247,77 @@ impl Shared {
         self.lock().ending.clone()
     }
 
-    /// Cuts the connection at the TCP level, whatever its state. Used by
-    /// server shutdown once the close deadline has passed.
+    /// Cuts the connection at the TCP level, whatever its state, without
+    /// waiting for a writer: its write fails at once and releases the lock.
     pub(crate) fn shutdown_stream(&self) {
-        let mut out = self.lock();
-        out.broken = true;
-        if let Some(sink) = out.sink.as_ref() {
-            let _ = sink.shutdown();
+        self.out_broken();
+        if let Some(cutter) = self
+            .cutter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            let _ = cutter.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Marks the stream unusable, if no writer is busy with it (a busy one
+    /// finds out from its failing write).
+    fn out_broken(&self) {
+        if let Some(mut out) = self.try_lock() {
+            out.broken = true;
         }
     }
 }
 
 /// Writes `a` then `b` as if by one `write_all`, with vectored writes so a
 /// frame header and its payload usually leave in one system call.
-fn write_all2<W: Write + ?Sized>(w: &mut W, a: &[u8], b: &[u8]) -> io::Result<()> {
+///
+/// The socket's write timeout bounds each call: a peer that stops reading
+/// fails the write. With `limit`, the whole frame must also go out within
+/// it, so a peer reading a little at a time cannot stretch it either.
+fn write_all2<W: Stream + ?Sized>(
+    w: &mut W,
+    a: &[u8],
+    b: &[u8],
+    limit: Option<Duration>,
+) -> io::Result<()> {
     let total = a.len() + b.len();
+    let start = Instant::now();
+    let mut shortened = false;
     let mut done = 0;
-    while done < total {
+    let result = loop {
+        if done == total {
+            break w.flush();
+        }
+        if let (Some(limit), true) = (limit, done > 0) {
+            match limit.checked_sub(start.elapsed()) {
+                Some(left) if left > Duration::from_millis(0) => {
+                    match w.set_write_timeout(Some(left)) {
+                        Ok(()) => shortened = true,
+                        Err(e) => break Err(e),
+                    }
+                }
+                _ => break Err(io::ErrorKind::TimedOut.into()),
+            }
+        }
         let written = if done < a.len() {
             w.write_vectored(&[IoSlice::new(&a[done..]), IoSlice::new(b)])
         } else {
             w.write(&b[done - a.len()..])
         };
         match written {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => return Err(io::ErrorKind::TimedOut.into()),
-            Err(e) => return Err(e),
+            Err(e) if is_timeout(&e) => break Err(io::ErrorKind::TimedOut.into()),
+            Err(e) => break Err(e),
         }
+    };
+    if let (Some(limit), true) = (limit, shortened) {
+        let _ = w.set_write_timeout(Some(limit));
     }
-    w.flush()
+    result
 }
 
 /// Sends on a connection from any thread, while the connection's own thread
@@ -216,9 +326,9 @@ fn write_all2<W: Write + ?Sized>(w: &mut W, a: &[u8], b: &[u8]) -> io::Result<()
 /// Get one with [`WebSocket::sender`](crate::WebSocket::sender). Clones are
 /// cheap and share the connection. Each frame is written whole under the
 /// connection's write lock, so frames from different threads never
-/// interleave. A write blocks at most
-/// [`Config::write_timeout`](crate::Config::write_timeout); a peer that stops
-/// reading longer than that is disconnected.
+/// interleave. A write that makes no progress for
+/// [`Config::write_timeout`](crate::Config::write_timeout) fails, and the
+/// peer, which has stopped reading, is disconnected.
 ///
 /// ```no_run
 /// # fn main() -> tinyws::Result<()> {
@@ -262,8 +372,11 @@ impl Sender {
 
     /// Starts the close handshake from this thread: sends Close with `code`
     /// and `reason` (at most 123 bytes). The connection's own thread then
-    /// sees the peer's reply as [`Message::Close`], or times out after
-    /// [`Config::close_timeout`](crate::Config::close_timeout).
+    /// sees the peer's reply as [`Message::Close`]. If none comes, it fails
+    /// with [`Timeout::Close`](crate::Timeout::Close) at its next wake-up
+    /// after [`Config::close_timeout`](crate::Config::close_timeout): a read
+    /// already blocked cannot be shortened, so that is at the latest the
+    /// next keepalive tick (never, with keepalive off and a silent peer).
     ///
     /// # Errors
     /// As for [`Sender::send`].
@@ -271,9 +384,10 @@ impl Sender {
         self.shared.send_close(None, code, reason)
     }
 
-    /// Writes a frame whose header was encoded once for many connections.
-    pub(crate) fn send_encoded(&self, head: &[u8], payload: &[u8]) -> Result<()> {
-        self.shared.write_encoded(None, head, payload, false)
+    /// Writes a frame whose header was encoded once for many connections,
+    /// within `limit` in all.
+    pub(crate) fn send_encoded(&self, head: &[u8], payload: &[u8], limit: Duration) -> Result<()> {
+        self.shared.write_bounded(head, payload, limit)
     }
 
     /// Whether the connection is closed or closing, so sends will fail.
@@ -286,7 +400,7 @@ impl Sender {
 /// its Senders.
 pub(crate) fn send_message(
     shared: &Shared,
-    own: Option<&mut dyn Write>,
+    own: Option<&mut dyn Stream>,
     message: Message,
 ) -> Result<()> {
     let (opcode, payload): (OpCode, &[u8]) = match &message {

@@ -247,40 +247,64 @@ impl Server {
     /// Graceful shutdown: Close 1001 to every open connection, 503 to new
     /// ones, force-close what is left at the deadline, then join.
     fn drain(&self) -> Result<()> {
-        let open: Vec<Arc<Shared>> = self
-            .state
-            .lock()
-            .live
-            .values()
-            .filter(|(_, up)| *up)
-            .map(|(s, _)| Arc::clone(s))
-            .collect();
-        log::info!("shutting down: closing {} connections", open.len());
-        for shared in open {
-            let _ = shared.send_close(None, CloseCode::GOING_AWAY, "server shutting down");
-        }
-        self.listener.set_nonblocking(true)?;
         let deadline = Instant::now() + self.config.close_timeout;
-        let mut forced = false;
-        loop {
-            while let Ok((stream, _)) = self.listener.accept() {
-                refuse(stream, 503, "server is shutting down");
+        let accepting = match self.listener.set_nonblocking(true) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("cannot answer newcomers with 503 during shutdown: {}", e);
+                false
             }
+        };
+        log::info!(
+            "shutting down: closing {} connections",
+            self.state.open.load(Ordering::Acquire)
+        );
+        // Connections whose 1001 went out (or which ended); the rest are
+        // retried each tick, because a connection busy writing must not hold
+        // up the others.
+        let mut closed: Vec<*const Shared> = Vec::new();
+        let mut cut: Vec<*const Shared> = Vec::new();
+        loop {
+            if accepting {
+                while let Ok((stream, _)) = self.listener.accept() {
+                    refuse(stream, 503, "server is shutting down");
+                }
+            }
+            if self.state.open.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            let past_deadline = Instant::now() >= deadline;
+            // Act outside the registry lock: the lock is only for bookkeeping.
+            let live: Vec<(Arc<Shared>, bool)> = self
+                .state
+                .lock()
+                .live
+                .values()
+                .map(|(s, up)| (Arc::clone(s), *up))
+                .collect();
+            for (shared, upgraded) in &live {
+                let id = Arc::as_ptr(shared);
+                if past_deadline {
+                    if !cut.contains(&id) {
+                        shared.shutdown_stream();
+                        cut.push(id);
+                    }
+                } else if *upgraded && !closed.contains(&id) {
+                    if let Some(result) =
+                        shared.try_send_close(CloseCode::GOING_AWAY, "server shutting down")
+                    {
+                        if let Err(e) = result {
+                            log::debug!("no 1001 sent: {}", e);
+                        }
+                        closed.push(id);
+                    }
+                }
+            }
+            // Woken when a connection ends; the timeout keeps 503s flowing.
             let registry = self.state.lock();
             if self.state.open.load(Ordering::Acquire) == 0 {
                 break;
             }
-            if !forced && Instant::now() >= deadline {
-                log::info!(
-                    "close deadline passed: cutting {} connections",
-                    registry.live.len()
-                );
-                for (shared, _) in registry.live.values() {
-                    shared.shutdown_stream();
-                }
-                forced = true;
-            }
-            // Woken when a connection ends; the timeout keeps 503s flowing.
             let _ = self.state.changed.wait_timeout(registry, DRAIN_TICK);
         }
         let threads = mem_take(&mut self.state.lock().threads);
@@ -388,7 +412,9 @@ impl Connection {
         };
         let peer = self.peer;
         if let Err(e) = prepare(&stream, &shared) {
-            log::warn!("{} dropped: cannot set up socket: {}", peer, e);
+            // Typically out of file descriptors: say so rather than drop.
+            log::warn!("{} refused: cannot set up socket: {}", peer, e);
+            refuse(stream, 503, "server is out of resources");
             return;
         }
         let ws = match handshake::handshake(
@@ -413,15 +439,17 @@ impl Connection {
             }
         };
         let shared = Arc::clone(ws.shared());
-        {
+        let late = {
             let mut registry = self.state.lock();
             if let Some(entry) = registry.live.get_mut(&registration.id) {
                 entry.1 = true;
             }
-            if self.state.is_shutting_down() {
-                // Upgraded after the drain sent its Close frames.
-                let _ = shared.send_close(None, CloseCode::GOING_AWAY, "server shutting down");
-            }
+            // Decided under the lock the drain also takes, so none is missed.
+            self.state.is_shutting_down()
+        };
+        if late {
+            // Upgraded after the drain looked: close it here.
+            let _ = shared.send_close(None, CloseCode::GOING_AWAY, "server shutting down");
         }
         let path = ws
             .request()
@@ -437,6 +465,16 @@ impl Connection {
                 .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
                 .unwrap_or("(no message)");
             log::error!("{} handler panicked: {}; closed with 1011", peer, what);
+        }
+        if !shared.is_finished() {
+            // The handler moved the connection elsewhere and returned: the
+            // connection ends with its handler, so that the connection cap,
+            // shutdown and the logs stay true.
+            log::warn!(
+                "{} handler returned with the connection still open; closing it",
+                peer
+            );
+            shared.shutdown_stream();
         }
         let ending = shared.ending();
         let (by, code, error) = match &ending {
@@ -457,11 +495,13 @@ impl Connection {
     }
 }
 
-/// Low latency for small frames (each frame is one write), and a second
-/// handle so shutdown and Senders can reach the socket.
+/// Low latency for small frames (each frame is one write), and two more
+/// handles to the socket (file descriptors sharing it): one for writing from
+/// Senders and the hub, one for shutdown to cut it without waiting on a
+/// writer.
 fn prepare(stream: &TcpStream, shared: &Shared) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    shared.split(Box::new(stream.try_clone()?));
+    shared.split(Box::new(stream.try_clone()?), Box::new(stream.try_clone()?));
     Ok(())
 }
 

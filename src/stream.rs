@@ -42,12 +42,13 @@ pub trait Stream: Read + Write {
         Ok(())
     }
 
-    /// Closes both directions at the transport level, waking any thread
-    /// blocked on the stream. Defaults to doing nothing.
+    /// Closes one or both directions at the transport level; closing the
+    /// read side wakes any thread blocked reading. Defaults to doing nothing.
     ///
     /// # Errors
     /// Whatever the stream reports.
-    fn shutdown(&self) -> io::Result<()> {
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let _ = how;
         Ok(())
     }
 
@@ -79,8 +80,8 @@ macro_rules! socket_stream {
             fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
                 <$ty>::set_write_timeout(self, nonzero(timeout))
             }
-            fn shutdown(&self) -> io::Result<()> {
-                <$ty>::shutdown(self, Shutdown::Both)
+            fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+                <$ty>::shutdown(self, how)
             }
             fn try_clone_writer(&self) -> io::Result<Box<dyn Stream + Send>> {
                 Ok(Box::new(self.try_clone()?))
@@ -92,3 +93,34 @@ macro_rules! socket_stream {
 socket_stream!(TcpStream);
 #[cfg(unix)]
 socket_stream!(std::os::unix::net::UnixStream);
+
+/// How long, and how much, to keep reading after we have said our last word.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Closes our side, then reads and discards what the peer still sends (up to
+/// a second or 64 KiB) before the caller drops the stream. Closing a socket
+/// with unread input makes the kernel send a reset, which can destroy the
+/// answer we just wrote (an HTTP refusal, a close frame) before the peer
+/// reads it.
+pub(crate) fn linger<S: Stream + ?Sized>(stream: &mut S) {
+    if stream.flush().is_err() || stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let mut sink = [0u8; 1024];
+    let mut discarded = 0;
+    while discarded < LINGER_BYTES {
+        let left = match LINGER.checked_sub(start.elapsed()) {
+            Some(left) if left > std::time::Duration::from_millis(0) => left,
+            _ => return,
+        };
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => discarded += n,
+        }
+    }
+}
