@@ -2,8 +2,8 @@
 # Runs every fuzz target in fuzz/ for SECONDS each (default 60), one after
 # another on one core, or replays the committed corpus only (--replay, for CI).
 #
-#   scripts/fuzz.sh [SECONDS]   fuzz; new inputs go to fuzz/target/corpus/<target>
-#   scripts/fuzz.sh --replay    build the targets and run the committed corpus once
+#   scripts/fuzz.sh [SECONDS [TARGET...]]  fuzz; new inputs go to fuzz/target/corpus/<target>
+#   scripts/fuzz.sh --replay               build the targets and run the committed corpus once
 #
 # Each input is limited to 512 MB of RSS (and of a single allocation) and 10 s.
 # Crashes land in fuzz/artifacts/<target>/; the script exits non-zero if any
@@ -42,6 +42,10 @@ if [ "${1:-}" = "--replay" ]; then
     done
 else
     secs="${1:-60}"
+    if [ $# -gt 1 ]; then
+        shift
+        TARGETS="$*"
+    fi
     for t in $TARGETS; do
         echo "== fuzz $t for ${secs}s"
         # The committed corpus is read only; growth goes under target/.
