@@ -9,19 +9,20 @@
 #                  static, soft-float, with Debian's rustc-web and -Zbuild-std.
 #                  Needs the toolchain of ../shared/debian-rust/setup.sh (run
 #                  when missing; set DEBIAN_RUST_SETUP to its path elsewhere).
-#                  Adds 3-6 minutes.
+#                  Adds 1.5-4 minutes (std is compiled too).
 #   --no-install   do not apt-get/rustup anything; fail if a tool is missing
 #
 # Targets (rustup's stable toolchain, or RELEASE_TOOLCHAIN):
 #   aarch64-unknown-linux-musl     static, linked by rust-lld  Pi 3/4/5, Zero 2 W, 64-bit OS
 #   armv7-unknown-linux-gnueabihf  static glibc (+crt-static)  Pi 2/3/4/5, Zero 2 W, 32-bit OS
-#   aarch64-unknown-linux-gnu      dynamic glibc, for comparison (needs glibc >= 2.34 or so)
+#   aarch64-unknown-linux-gnu      dynamic glibc 2.34+ (Pi OS bookworm), for comparison
 #
 # Profile: opt-level "z", fat LTO, codegen-units 1, panic = "unwind" (kept on
 # purpose: a panicking handler closes its own connection with 1011 and the
 # server keeps serving), set through CARGO_PROFILE_RELEASE_* so Cargo.toml
 # keeps its own release profile for everyone else. Target dir:
-# target/release-cross (CARGO_TARGET_DIR overrides).
+# target/release-cross (RELEASE_TARGET_DIR overrides; CARGO_TARGET_DIR is
+# ignored so that CI's shared target dir is not churned by this profile).
 #
 # Static guard: `file` must say "statically linked" (or "static-pie linked")
 # and readelf must find no PT_INTERP and no DT_NEEDED, otherwise the script
@@ -47,7 +48,7 @@ log() { echo "release.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 TOOLCHAIN="${RELEASE_TOOLCHAIN:-stable}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/release-cross}"
+export CARGO_TARGET_DIR="${RELEASE_TARGET_DIR:-$ROOT/target/release-cross}"
 DIST="$ROOT/dist"
 START=$(date +%s)
 
@@ -179,6 +180,16 @@ ship() {
   log "$name: $(file -b "$out")"
 }
 
+# One cargo run per target builds both binaries, so the two fat-LTO links
+# (the slow part) can run side by side.
+WHAT=(-p tinyws --example echo)
+[ "$HAVE_CLI" = 1 ] && WHAT+=(-p tinyws-cli --bin tinyws)
+ship_all() {  # ship_all TRIPLE KIND STRIP
+  local dir="$CARGO_TARGET_DIR/$1/release"
+  ship "tinyws-echo-$LIB_VERSION-$1" "$dir/examples/echo" "$1" "$2" "$3"
+  if [ "$HAVE_CLI" = 1 ]; then ship "tinyws-$CLI_VERSION-$1" "$dir/tinyws" "$1" "$2" "$3"; fi
+}
+
 # build_rustup TRIPLE KIND LINKER STRIP [RUSTFLAGS...]
 build_rustup() {
   local triple=$1 kind=$2 linker=$3 strip=$4; shift 4
@@ -189,12 +200,8 @@ build_rustup() {
   export "CARGO_TARGET_${T}_LINKER=$linker" "CARGO_TARGET_${T}_RUSTFLAGS=$flags"
   log "building $triple ($kind, linker $linker, rustflags: ${*:-none})"
   t0=$(date +%s)
-  cargo build --locked --release --target "$triple" -p tinyws --example echo
-  ship "tinyws-echo-$LIB_VERSION-$triple" "$CARGO_TARGET_DIR/$triple/release/examples/echo" "$triple" "$kind" "$strip"
-  if [ "$HAVE_CLI" = 1 ]; then
-    cargo build --locked --release --target "$triple" -p tinyws-cli --bin tinyws
-    ship "tinyws-$CLI_VERSION-$triple" "$CARGO_TARGET_DIR/$triple/release/tinyws" "$triple" "$kind" "$strip"
-  fi
+  cargo build --locked --release --target "$triple" "${WHAT[@]}"
+  ship_all "$triple" "$kind" "$strip"
   log "$triple done in $(( $(date +%s) - t0 )) s"
 }
 
@@ -235,16 +242,9 @@ build_armv6() {
     export RUSTC_BOOTSTRAP=1; unset RUSTUP_TOOLCHAIN
     export CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_LINKER=arm-linux-gnueabi-gcc
     export CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_RUSTFLAGS="$REMAP -C target-feature=+crt-static"
-    bs=(-Zbuild-std=std,panic_unwind)
-    "$tc/bin/cargo" build --locked --release --target "$triple" "${bs[@]}" -p tinyws --example echo
-    if [ "$HAVE_CLI" = 1 ]; then
-      "$tc/bin/cargo" build --locked --release --target "$triple" "${bs[@]}" -p tinyws-cli --bin tinyws
-    fi
+    "$tc/bin/cargo" build --locked --release --target "$triple" -Zbuild-std=std,panic_unwind "${WHAT[@]}"
   ) || die "ARMv6 build failed"
-  ship "tinyws-echo-$LIB_VERSION-$triple" "$CARGO_TARGET_DIR/$triple/release/examples/echo" "$triple" static arm-linux-gnueabi-strip
-  if [ "$HAVE_CLI" = 1 ]; then
-    ship "tinyws-$CLI_VERSION-$triple" "$CARGO_TARGET_DIR/$triple/release/tinyws" "$triple" static arm-linux-gnueabi-strip
-  fi
+  ship_all "$triple" static arm-linux-gnueabi-strip
   log "$triple done in $(( $(date +%s) - t0 )) s"
 }
 [ "$ARMV6" = 1 ] && build_armv6
