@@ -229,7 +229,9 @@ build_armv6() {
     [ "$INSTALL" = 1 ] || die "--armv6: no Debian rustc-web with rust-src under $root"
     [ -x "$setup" ] || die "--armv6: no toolchain under $root and no $setup to install one"
     log "--armv6: installing Debian's rustc-web and rust-web-src with $setup (slow the first time)"
-    as_root env WITH_MSRV=0 WITH_VENV=0 NEED_WEB_ARCHES="" "$setup" || die "$setup failed"
+    # Only the newest rustc-web with its std sources: no 1.63, no Python venv,
+    # and (a blank NEED_WEB_ARCHES) no second toolchain for prebuilt Pi stds.
+    as_root env WITH_MSRV=0 WITH_VENV=0 NEED_WEB_ARCHES=" " "$setup" || die "$setup failed"
     tc=$(pick)
     [ -n "$tc" ] || die "--armv6: $setup left no toolchain with rust-src under $root"
   fi
