@@ -239,6 +239,7 @@ impl Bench<'_> {
         let start = Instant::now();
         let mut seq: u32 = 0;
         let mut slowest = Duration::from_secs(0);
+        let mut durations = Vec::new();
         let mut dropped_after = None;
         loop {
             let now = Instant::now();
@@ -265,6 +266,7 @@ impl Bench<'_> {
             let reached = hub.broadcast(&message[..]);
             let took = t0.elapsed();
             slowest = slowest.max(took);
+            durations.push(took);
             if reached < expected && dropped_after.is_none() {
                 dropped_after = Some((t0 - start, took));
             }
@@ -326,14 +328,18 @@ impl Bench<'_> {
             ms((slowest.as_micros()) as u32),
         );
         if stalled {
+            durations.sort_unstable();
+            let median = durations[durations.len() / 2];
             match dropped_after {
                 Some((at, took)) => notes.push(format!(
                     "N={} {}: the stalled subscriber was cut {:.0} ms into the run; that broadcast \
-                     took {:.1} ms (bound {} ms); {} broadcasts in {:.2} s",
+                     took {:.1} ms, {:.1} ms more than the median broadcast (bound {} ms); \
+                     {} broadcasts in {:.2} s",
                     n,
                     if mode == Mode::FlatOut { "flat out" } else { "paced" },
                     at.as_secs_f64() * 1e3,
                     took.as_secs_f64() * 1e3,
+                    (took.saturating_sub(median)).as_secs_f64() * 1e3,
                     opts.stall.as_millis(),
                     seq,
                     produced.as_secs_f64()
