@@ -145,6 +145,14 @@ check_binary() {
     aarch64-*) [ "$machine" = AArch64 ] || die "$f: machine is '$machine', want AArch64" ;;
     arm*)      [ "$machine" = ARM ] || die "$f: machine is '$machine', want ARM" ;;
   esac
+  if [ "$machine" = AArch64 ]; then
+    # The Pi 5's 64-bit kernel uses 16 KiB pages: every LOAD segment must be
+    # aligned to at least that (lld and GNU ld use 64 KiB for aarch64).
+    local align
+    for align in $(readelf -lW "$f" | awk '$1 == "LOAD" { print $NF }'); do
+      [ $((align)) -ge 16384 ] || die "$f: LOAD segment aligned to $align (< 16 KiB pages of the Pi 5)"
+    done
+  fi
   if [ "$kind" = static ]; then
     case "$desc" in
       *"statically linked"*|*"static-pie linked"*) ;;
