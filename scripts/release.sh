@@ -115,7 +115,7 @@ if [ -n "${RUSTFLAGS:-}${CARGO_ENCODED_RUSTFLAGS:-}" ]; then
 fi
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 # No build-machine paths in the binaries (panic locations name source files).
-CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
+CARGO_HOME_DIR="${CARGO_HOME:-${HOME:-/root}/.cargo}"
 REMAP="--remap-path-prefix=$ROOT=tinyws --remap-path-prefix=$CARGO_HOME_DIR=cargo"
 
 HAVE_CLI=0
