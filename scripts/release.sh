@@ -251,7 +251,9 @@ build_armv6() {
   (
     export RUSTC_BOOTSTRAP=1; unset RUSTUP_TOOLCHAIN
     export CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_LINKER=arm-linux-gnueabi-gcc
-    export CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_RUSTFLAGS="$REMAP -C target-feature=+crt-static"
+    # std is compiled from $tc too: name its sources as rustup's builds do.
+    export CARGO_TARGET_ARM_UNKNOWN_LINUX_GNUEABI_RUSTFLAGS="$REMAP -C target-feature=+crt-static \
+      --remap-path-prefix=$tc/usr/lib/rustlib/src/rust=/rustc/debian-$(basename "$tc")"
     "$tc/bin/cargo" build --locked --release --target "$triple" -Zbuild-std=std,panic_unwind "${WHAT[@]}"
   ) || die "ARMv6 build failed"
   ship_all "$triple" static arm-linux-gnueabi-strip
