@@ -5,7 +5,7 @@
 # connections and the size-optimised binary sizes. Loopback only; about
 # 5 minutes.
 #
-# usage: scripts/bench.sh [--rounds N] [--secs S] [--idle 1000,10000]
+# usage: scripts/bench.sh [--rounds N (6)] [--secs S] [--idle 1000,10000]
 #                         [--skip-idle] [--only-idle]
 #   Extra arguments go to the load generator (bench/src/main.rs).
 set -euo pipefail

@@ -42,5 +42,5 @@ run() { # profile stack_kib
 }
 run debug 72
 run release 72
-run debug 32
-run release 24
+run debug 48
+run release 32

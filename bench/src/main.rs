@@ -678,7 +678,7 @@ fn main() {
         return;
     }
     let get = |k: &str| opts.get(k).cloned().unwrap_or_else(|| panic!("--{k} is required"));
-    let rounds: usize = opts.get("rounds").map_or(5, |s| s.parse().unwrap());
+    let rounds: usize = opts.get("rounds").map_or(6, |s| s.parse().unwrap());
     let secs: f64 = opts.get("secs").map_or(2.0, |s| s.parse().unwrap());
     let idle_counts: Vec<usize> = opts
         .get("idle")
@@ -751,8 +751,17 @@ fn throughput(servers: &[ServerSpec; 3], env: &[(&str, &str)], rounds: usize, se
         let _ = run_echo(&running[i], s.kind, 8, 32, 1, 0.3);
     }
     for round in 0..rounds {
+        // Taking turns, with the order rotated each round (A B C, B C A,
+        // C A B), so that no server always runs first after the handshake
+        // storm of the round before.
+        let order: Vec<usize> = (0..3).map(|k| (k + round) % 3).collect();
+        thread::sleep(Duration::from_millis(500));
         for (si, &(name, conns, size, inflight)) in SCENARIOS.iter().enumerate() {
-            for (i, s) in servers.iter().enumerate() {
+            for &i in &order {
+                let s = &servers[i];
+                // Let the previous run's connection threads (in whichever
+                // server) finish exiting before the clock starts.
+                thread::sleep(Duration::from_millis(300));
                 let r = run_echo(&running[i], s.kind, conns, size, inflight, secs);
                 eprintln!(
                     "round {} {:<24} {:<12} {:>10.0} msg/s  server {:>6.2} us/msg  client {:>6.2} us/msg",
@@ -766,7 +775,9 @@ fn throughput(servers: &[ServerSpec; 3], env: &[(&str, &str)], rounds: usize, se
                 results[si][i].push(r);
             }
         }
-        for (i, s) in servers.iter().enumerate() {
+        for &i in &order {
+            let s = &servers[i];
+            thread::sleep(Duration::from_millis(300));
             let r = run_handshakes(&running[i], s.kind, 2, secs);
             eprintln!(
                 "round {} {:<24} {:<12} {:>10.0} conn/s   server {:>6.1} us/conn client {:>6.1} us/conn",
