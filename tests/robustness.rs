@@ -74,18 +74,19 @@ fn a_slow_reader_cannot_stretch_a_broadcast_past_the_stall_timeout() {
 fn a_slow_but_steady_reader_gets_a_large_message_whole() {
     let (tx, rx) = mpsc::channel();
     let config = Config::default()
-        .write_timeout(Duration::from_millis(300))
-        .max_message_size(8 << 20);
+        .write_timeout(Duration::from_secs(2))
+        .max_message_size(16 << 20);
     let server = TestServer::start(
         Server::bind("127.0.0.1:0", config).unwrap(),
         move |mut ws| {
-            let _ = tx.send(ws.send(vec![7u8; 4 << 20]));
+            let _ = tx.send(ws.send(vec![7u8; 8 << 20]));
             let _ = ws.read();
         },
     );
     let c = Client::open(server.addr);
-    // 4 KiB every 2 ms: about 2 s for 4 MiB, far longer than the timeout.
-    let want = (4 << 20) + 10; // the payload and its 10-byte header
+    // 4 KiB every 2 ms: about 4 s for 8 MiB, twice the write timeout, with
+    // room for a loaded machine to starve the reader for a moment.
+    let want = (8 << 20) + 10; // the payload and its 10-byte header
     let (_stop, reader) = trickle_reader(
         c.stream.try_clone().unwrap(),
         Duration::from_millis(2),
