@@ -55,6 +55,17 @@ impl OpCode {
         }
     }
 
+    /// Every opcode RFC 6455 defines, data first.
+    #[cfg(any(test, feature = "_fuzz"))]
+    pub(crate) const ALL: [OpCode; 6] = [
+        OpCode::Continuation,
+        OpCode::Text,
+        OpCode::Binary,
+        OpCode::Close,
+        OpCode::Ping,
+        OpCode::Pong,
+    ];
+
     /// Close, Ping and Pong (section 5.5).
     pub(crate) fn is_control(self) -> bool {
         matches!(self, OpCode::Close | OpCode::Ping | OpCode::Pong)
@@ -321,14 +332,7 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let ops = [
-            OpCode::Continuation,
-            OpCode::Text,
-            OpCode::Binary,
-            OpCode::Close,
-            OpCode::Ping,
-            OpCode::Pong,
-        ];
+        let ops = OpCode::ALL;
         for _ in 0..10_000 {
             let r = next();
             let opcode = ops[(r % 6) as usize];

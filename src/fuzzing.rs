@@ -7,14 +7,7 @@ use crate::frame::{self, OpCode};
 use crate::message::Utf8Check;
 
 /// The opcodes a frame can carry, by index.
-const OPCODES: [OpCode; 6] = [
-    OpCode::Continuation,
-    OpCode::Text,
-    OpCode::Binary,
-    OpCode::Close,
-    OpCode::Ping,
-    OpCode::Pong,
-];
+const OPCODES: [OpCode; 6] = OpCode::ALL;
 
 /// A decoded header: (fin, opcode index into 0..6, mask, payload length, header length).
 pub type DecodedHeader = (bool, usize, Option<[u8; 4]>, u64, usize);
