@@ -25,10 +25,17 @@ fn trickle_reader(
     let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         let mut total = 0;
+        // A loaded machine may starve the server past one read timeout;
+        // only give up after a minute without the whole message.
+        let give_up = std::time::Instant::now() + Duration::from_secs(60);
         while !stopped.load(Ordering::Relaxed) && total < until {
             match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
                 Ok(n) => total += n,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < give_up => {}
+                Err(_) => break,
             }
             std::thread::sleep(pause);
         }
