@@ -50,11 +50,11 @@ fn trickle_reader(
 fn a_slow_reader_cannot_stretch_a_broadcast_past_the_stall_timeout() {
     let hub = tinyws::Hub::new(Duration::from_millis(300));
     let subscribed = hub.clone();
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = support::report();
     let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
     let server = TestServer::start(server, move |mut ws| {
         subscribed.subscribe(ws.sender().unwrap()).unwrap();
-        let _ = tx.send(());
+        tx.send(());
         while ws.read().is_ok() {}
     });
     let c = Client::open(server.addr);
@@ -79,14 +79,14 @@ fn a_slow_reader_cannot_stretch_a_broadcast_past_the_stall_timeout() {
 /// it takes in all.
 #[test]
 fn a_slow_but_steady_reader_gets_a_large_message_whole() {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = support::report();
     let config = Config::default()
         .write_timeout(Duration::from_secs(2))
         .max_message_size(16 << 20);
     let server = TestServer::start(
         Server::bind("127.0.0.1:0", config).unwrap(),
         move |mut ws| {
-            let _ = tx.send(ws.send(vec![7u8; 8 << 20]));
+            tx.send(ws.send(vec![7u8; 8 << 20]));
             let _ = ws.read();
         },
     );
@@ -111,7 +111,7 @@ fn a_slow_but_steady_reader_gets_a_large_message_whole() {
 /// the connection thread fails with Timeout::Close, not Error::Closed.
 #[test]
 fn a_close_from_a_sender_times_out_as_a_close() {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = support::report();
     let config = Config::default()
         .ping_interval(Some(Duration::from_millis(200)))
         .close_timeout(Duration::from_millis(300));
@@ -120,7 +120,7 @@ fn a_close_from_a_sender_times_out_as_a_close() {
         move |mut ws| {
             let sender = ws.sender().unwrap();
             sender.close(CloseCode::NORMAL, "bye").unwrap();
-            let _ = tx.send(ws.read());
+            tx.send(ws.read());
         },
     );
     let mut c = Client::open(server.addr);
@@ -140,7 +140,7 @@ fn a_close_from_a_sender_times_out_as_a_close() {
 /// the wire.
 #[test]
 fn forbidden_close_codes_are_refused() {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = support::report();
     let server = TestServer::start(
         Server::bind("127.0.0.1:0", Config::default()).unwrap(),
         move |mut ws| {
@@ -148,7 +148,7 @@ fn forbidden_close_codes_are_refused() {
                 .iter()
                 .map(|c| matches!(ws.close(CloseCode(*c), ""), Err(Error::Config(_))))
                 .collect();
-            let _ = tx.send(results);
+            tx.send(results);
             let _ = ws.close(CloseCode::NORMAL, "");
         },
     );
@@ -163,12 +163,12 @@ fn forbidden_close_codes_are_refused() {
 /// connection, so the server's count and shutdown stay true.
 #[test]
 fn a_connection_ends_with_its_handler() {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = support::report();
     let server = TestServer::start(
         Server::bind("127.0.0.1:0", Config::default()).unwrap(),
         move |ws| {
             // Keep the WebSocket alive elsewhere, then return.
-            let _ = tx.send(ws);
+            tx.send(ws);
         },
     );
     let mut c = Client::open(server.addr);
