@@ -86,11 +86,14 @@ fn a_slow_but_steady_reader_gets_a_large_message_whole() {
     let server = TestServer::start(
         Server::bind("127.0.0.1:0", config).unwrap(),
         move |mut ws| {
+            // Wait for the client's word, so no frame bytes can arrive in the
+            // same read as the 101 response.
+            let _ = ws.read();
             tx.send(ws.send(vec![7u8; 8 << 20]));
             let _ = ws.read();
         },
     );
-    let c = Client::open(server.addr);
+    let mut c = Client::open(server.addr);
     // 4 KiB every 2 ms: about 4 s for 8 MiB, twice the write timeout, with
     // room for a loaded machine to starve the reader for a moment.
     let want = (8 << 20) + 10; // the payload and its 10-byte header
@@ -99,6 +102,7 @@ fn a_slow_but_steady_reader_gets_a_large_message_whole() {
         Duration::from_millis(2),
         want,
     );
+    c.send_text("go");
     let sent = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("send never returned");
