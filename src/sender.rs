@@ -283,14 +283,16 @@ fn write_all2<W: Stream + ?Sized>(
     limit: Option<Duration>,
 ) -> io::Result<()> {
     let total = a.len() + b.len();
-    let start = Instant::now();
+    // The clock is read only for a bounded write (the hub's path), not on
+    // every frame.
+    let start = limit.map(|_| Instant::now());
     let mut shortened = false;
     let mut done = 0;
     let result = loop {
         if done == total {
             break w.flush();
         }
-        if let (Some(limit), true) = (limit, done > 0) {
+        if let (Some(limit), Some(start), true) = (limit, start, done > 0) {
             match limit.checked_sub(start.elapsed()) {
                 Some(left) if left > Duration::from_millis(0) => {
                     match w.set_write_timeout(Some(left)) {

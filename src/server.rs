@@ -1,7 +1,7 @@
 //! The listener: one OS thread per connection, a connection cap, the
 //! handshake hook, and graceful shutdown.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
@@ -262,8 +262,8 @@ impl Server {
         // Connections whose 1001 went out (or which ended); the rest are
         // retried each tick, because a connection busy writing must not hold
         // up the others.
-        let mut closed: Vec<*const Shared> = Vec::new();
-        let mut cut: Vec<*const Shared> = Vec::new();
+        let mut closed: HashSet<u64> = HashSet::new();
+        let mut cut: HashSet<u64> = HashSet::new();
         loop {
             if accepting {
                 while let Ok((stream, _)) = self.listener.accept() {
@@ -275,28 +275,26 @@ impl Server {
             }
             let past_deadline = Instant::now() >= deadline;
             // Act outside the registry lock: the lock is only for bookkeeping.
-            let live: Vec<(Arc<Shared>, bool)> = self
+            let live: Vec<(u64, Arc<Shared>, bool)> = self
                 .state
                 .lock()
                 .live
-                .values()
-                .map(|(s, up)| (Arc::clone(s), *up))
+                .iter()
+                .map(|(id, (s, up))| (*id, Arc::clone(s), *up))
                 .collect();
-            for (shared, upgraded) in &live {
-                let id = Arc::as_ptr(shared);
+            for (id, shared, upgraded) in &live {
                 if past_deadline {
-                    if !cut.contains(&id) {
+                    if cut.insert(*id) {
                         shared.shutdown_stream();
-                        cut.push(id);
                     }
-                } else if *upgraded && !closed.contains(&id) {
+                } else if *upgraded && !closed.contains(id) {
                     if let Some(result) =
                         shared.try_send_close(CloseCode::GOING_AWAY, "server shutting down")
                     {
                         if let Err(e) = result {
                             log::debug!("no 1001 sent: {}", e);
                         }
-                        closed.push(id);
+                        closed.insert(*id);
                     }
                 }
             }
@@ -307,7 +305,7 @@ impl Server {
             }
             let _ = self.state.changed.wait_timeout(registry, DRAIN_TICK);
         }
-        let threads = mem_take(&mut self.state.lock().threads);
+        let threads = std::mem::take(&mut self.state.lock().threads);
         for thread in threads {
             let _ = thread.join();
         }
@@ -319,10 +317,6 @@ impl Server {
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const DRAIN_TICK: Duration = Duration::from_millis(20);
-
-fn mem_take<T>(v: &mut Vec<T>) -> Vec<T> {
-    std::mem::take(v)
-}
 
 impl ServerHandle {
     /// Starts graceful shutdown and returns at once: the server stops
