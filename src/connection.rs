@@ -22,7 +22,7 @@
 //! timed-out read is the tick. Partial frames live in `self`, never in local
 //! variables, so a timeout in the middle of a frame loses nothing.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::mem;
 use std::net::Shutdown;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ use crate::frame::{apply_mask, decode_header, Header, OpCode};
 use crate::message::{CloseCode, CloseFrame, Message, Utf8Check, MAX_REASON};
 use crate::request::Request;
 use crate::sender::{send_message, Ending, Sender, Shared};
-use crate::stream::{linger, Stream};
+use crate::stream::{linger, Io, Stream};
 
 /// The read buffer's size once a connection has received something. It holds
 /// frame headers, control frames and small messages; larger payloads are read
@@ -61,7 +61,7 @@ const DIRECT_CHUNK: usize = 256 * 1024;
 /// Dropping an open connection sends Close (1000, or 1011 while a panic
 /// unwinds) and closes TCP.
 pub struct WebSocket<S: Stream> {
-    stream: S,
+    stream: Io<S>,
     shared: Arc<Shared>,
     limits: Limits,
     request: Option<Request>,
@@ -166,7 +166,7 @@ enum Keepalive {
 
 impl<S: Stream> WebSocket<S> {
     pub(crate) fn from_handshake(
-        stream: S,
+        stream: Io<S>,
         config: &Config,
         shared: Arc<Shared>,
         request: Request,
@@ -184,7 +184,7 @@ impl<S: Stream> WebSocket<S> {
         ws
     }
 
-    fn new(stream: S, config: &Config, shared: Arc<Shared>) -> WebSocket<S> {
+    fn new(stream: Io<S>, config: &Config, shared: Arc<Shared>) -> WebSocket<S> {
         WebSocket {
             stream,
             shared,
@@ -223,7 +223,7 @@ impl<S: Stream> WebSocket<S> {
     pub fn from_raw(stream: S, config: &Config) -> Result<WebSocket<S>> {
         config.validate()?;
         stream.set_write_timeout(Some(config.write_timeout))?;
-        Ok(WebSocket::new(stream, config, Shared::new()))
+        Ok(WebSocket::new(Io::new(stream), config, Shared::new()))
     }
 
     /// Blocks until the next message arrives.
@@ -318,26 +318,18 @@ impl<S: Stream> WebSocket<S> {
 
     /// A handle that sends on this connection from any thread.
     ///
-    /// The first call makes a second handle to the stream with
-    /// [`Stream::try_clone_writer`]; from then on every write of this
-    /// connection goes through one lock.
+    /// The first call shares the stream with [`Stream::share`] (no second
+    /// file descriptor); from then on every write of this connection goes
+    /// through one lock.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for a stream type that cannot be cloned; I/O
-    /// errors from cloning.
+    /// [`Error::Unsupported`] for a stream type that cannot be shared.
     pub fn sender(&mut self) -> Result<Sender> {
         if !self.closed && !self.shared.is_split() {
-            let clone = |stream: &S| {
-                stream.try_clone_writer().map_err(|e| match e.kind() {
-                    io::ErrorKind::Unsupported => {
-                        Error::Unsupported("this stream type cannot be shared between threads")
-                    }
-                    _ => Error::Io(e),
-                })
-            };
-            let writer = clone(&self.stream)?;
-            let cutter = clone(&self.stream)?;
-            self.shared.split(writer, cutter);
+            let stream = self.stream.share().ok_or(Error::Unsupported(
+                "this stream type cannot be shared between threads",
+            ))?;
+            self.shared.split(stream);
         }
         Ok(Sender {
             shared: Arc::clone(&self.shared),
@@ -364,13 +356,15 @@ impl<S: Stream> WebSocket<S> {
 
     /// The underlying stream.
     pub fn get_ref(&self) -> &S {
-        &self.stream
+        &self.stream.0
     }
 
-    /// The underlying stream, mutably. Reading or writing it directly
+    /// The underlying stream, mutably, unless it is shared: with
+    /// [`Sender`]s, and always on a [`Server`](crate::Server)'s connections
+    /// (shutdown reaches them through it). Reading or writing it directly
     /// corrupts the connection.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.stream
+    pub fn get_mut(&mut self) -> Option<&mut S> {
+        Arc::get_mut(&mut self.stream.0)
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

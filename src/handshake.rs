@@ -18,7 +18,7 @@ use crate::connection::WebSocket;
 use crate::error::{Error, HandshakeError, Result, Timeout};
 use crate::request::{trim, Action, Request, Response, Upgrade};
 use crate::sender::Shared;
-use crate::stream::{linger, Stream};
+use crate::stream::{linger, Io, Stream};
 
 /// The largest request head accepted; a larger one gets 431. Browsers send
 /// 400–1,500 bytes; this leaves room for cookies.
@@ -371,7 +371,7 @@ pub(crate) enum Outcome<S: Stream> {
 /// validate, consult the hook, and answer. Every refusal is answered with
 /// its HTTP status before the error is returned.
 pub(crate) fn handshake<S: Stream>(
-    mut stream: S,
+    mut stream: Io<S>,
     config: &Config,
     hook: Option<&Hook>,
     peer: Option<SocketAddr>,
@@ -451,7 +451,11 @@ fn ask(hook: &Hook, request: &Request) -> Result<Action, HandshakeError> {
 }
 
 /// Sends the hook's plain HTTP answer and ends the connection.
-fn answer<S: Stream>(mut stream: S, request: Request, response: &Response) -> Result<Outcome<S>> {
+fn answer<S: Stream>(
+    mut stream: Io<S>,
+    request: Request,
+    response: &Response,
+) -> Result<Outcome<S>> {
     send(&mut stream, |out| write_response(out, response))?;
     linger(&mut stream);
     Ok(Outcome::Answered(request, response.status))
@@ -504,7 +508,7 @@ fn refuse<S: Stream>(stream: &mut S, refusal: HandshakeError) -> Error {
 /// (answered with 408); [`Error::Config`] for a bad `config`; I/O errors.
 pub fn accept<S: Stream>(stream: S, config: &Config) -> Result<WebSocket<S>> {
     config.validate()?;
-    match handshake(stream, config, None, None, Shared::new())? {
+    match handshake(Io::new(stream), config, None, None, Shared::new())? {
         Outcome::Open(ws) => Ok(ws),
         // Without a hook every non-upgrade request is refused, never answered.
         Outcome::Answered(..) => Err(Error::Handshake(HandshakeError::new(426, "not an upgrade"))),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::error::{is_timeout, Error, Result, Timeout};
 use crate::frame::{encode_header, OpCode, MAX_HEADER};
 use crate::message::{CloseCode, CloseFrame, Message};
-use crate::stream::Stream;
+use crate::stream::{Io, Stream};
 
 /// How a connection ended, for the server's disconnect log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,18 +31,18 @@ pub(crate) struct Ending {
 /// State shared by a connection and its Senders.
 pub(crate) struct Shared {
     out: Mutex<Out>,
-    /// A further handle to the stream, only for cutting it: never held while
-    /// writing, so shutdown never waits behind a slow writer.
-    cutter: Mutex<Option<Box<dyn Stream + Send>>>,
+    /// The stream again, only for cutting it: never held while writing, so
+    /// shutdown never waits behind a slow writer.
+    cutter: Mutex<Option<Arc<dyn Stream + Send + Sync>>>,
     /// Set once a Close frame has been written; read without the lock by the
     /// connection thread on each wake-up.
     close_sent: AtomicBool,
 }
 
 struct Out {
-    /// A second handle to the stream, once the connection has been split for
-    /// Senders. `None` means the connection thread writes to its own stream.
-    sink: Option<Box<dyn Stream + Send>>,
+    /// The connection's stream, shared once the connection has been split
+    /// for Senders. `None` means the connection thread writes to its own.
+    sink: Option<Io<dyn Stream + Send + Sync>>,
     /// A write failed or timed out mid-frame: the stream is unusable.
     broken: bool,
     /// The connection is over; nothing may be written.
@@ -107,11 +107,11 @@ impl Shared {
         self.lock().sink.is_some()
     }
 
-    /// Switches every write to `sink`, a second handle to the stream, so
-    /// other threads can send; `cutter` is a third, for cutting the stream.
-    pub(crate) fn split(&self, sink: Box<dyn Stream + Send>, cutter: Box<dyn Stream + Send>) {
-        self.lock().sink = Some(sink);
-        *self.cutter.lock().unwrap_or_else(|p| p.into_inner()) = Some(cutter);
+    /// Switches every write to `stream`, a shared reference to the
+    /// connection's stream, so other threads can send and cut it.
+    pub(crate) fn split(&self, stream: Arc<dyn Stream + Send + Sync>) {
+        *self.cutter.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&stream));
+        self.lock().sink = Some(Io(stream));
     }
 
     pub(crate) fn close_sent(&self) -> bool {
@@ -174,7 +174,7 @@ impl Shared {
             return Err(Error::Closed);
         }
         let result = match (out.sink.as_mut(), own) {
-            (Some(sink), _) => write_all2(&mut **sink, head, body, limit),
+            (Some(sink), _) => write_all2(sink, head, body, limit),
             (None, Some(own)) => write_all2(own, head, body, limit),
             (None, None) => return Err(Error::Closed),
         };
@@ -221,15 +221,14 @@ impl Shared {
         Some(result)
     }
 
-    /// Ends the connection: drops the second stream handle so the socket can
-    /// close, and records how it ended (the first record wins).
+    /// Ends the connection: lets go of the shared stream so the socket
+    /// closes with the connection, and records how it ended (the first record
+    /// wins).
     pub(crate) fn finish(&self, ending: Ending) {
         let mut out = self.lock();
         out.finished = true;
         out.ending.get_or_insert(ending);
-        if let Some(sink) = out.sink.take() {
-            let _ = sink.shutdown(Shutdown::Both);
-        }
+        out.sink = None;
         drop(out);
         self.cutter.lock().unwrap_or_else(|p| p.into_inner()).take();
     }

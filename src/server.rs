@@ -17,6 +17,7 @@ use crate::handshake::{self, write_refusal, Hook, Outcome};
 use crate::message::CloseCode;
 use crate::request::{Action, Request};
 use crate::sender::Shared;
+use crate::stream::Io;
 
 /// A WebSocket server: a blocking `TcpListener` that runs each connection on
 /// its own thread.
@@ -405,11 +406,17 @@ impl Connection {
             }
         };
         let peer = self.peer;
-        if let Err(e) = prepare(&stream, &shared) {
-            // Typically out of file descriptors: say so rather than drop.
+        // Low latency for small frames: each frame is one write.
+        if let Err(e) = stream.set_nodelay(true) {
             log::warn!("{} refused: cannot set up socket: {}", peer, e);
             refuse(stream, 503, "server is out of resources");
             return;
+        }
+        // Shared from the start, so that shutdown can cut a connection in
+        // any state without a second file descriptor.
+        let stream = Io::new(stream);
+        if let Some(handle) = stream.share() {
+            shared.split(handle);
         }
         let ws = match handshake::handshake(
             stream,
@@ -487,16 +494,6 @@ impl Connection {
         );
         drop(registration);
     }
-}
-
-/// Low latency for small frames (each frame is one write), and two more
-/// handles to the socket (file descriptors sharing it): one for writing from
-/// Senders and the hub, one for shutdown to cut it without waiting on a
-/// writer.
-fn prepare(stream: &TcpStream, shared: &Shared) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    shared.split(Box::new(stream.try_clone()?), Box::new(stream.try_clone()?));
-    Ok(())
 }
 
 impl std::fmt::Debug for Server {

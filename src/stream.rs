@@ -1,7 +1,8 @@
 //! What a connection needs from its byte stream beyond `Read + Write`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A byte stream a [`WebSocket`](crate::WebSocket) can run over.
@@ -52,17 +53,51 @@ pub trait Stream: Read + Write {
         Ok(())
     }
 
-    /// A second handle for writing from other threads while this one reads.
-    /// Defaults to [`io::ErrorKind::Unsupported`].
+    /// Reads through a shared reference, as `&TcpStream` can, for a stream
+    /// that [`share`](Stream::share) hands to other threads. Defaults to
+    /// [`io::ErrorKind::Unsupported`].
     ///
     /// # Errors
-    /// When the stream cannot be shared, or the handle cannot be made.
-    fn try_clone_writer(&self) -> io::Result<Box<dyn Stream + Send>> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "stream cannot be cloned",
-        ))
+    /// Whatever the stream reports.
+    fn read_shared(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let _ = buf;
+        Err(not_shared())
     }
+
+    /// Writes through a shared reference, as `&TcpStream` can; see
+    /// [`read_shared`](Stream::read_shared). Nothing may be buffered: what
+    /// it accepts is on its way. Defaults to [`io::ErrorKind::Unsupported`].
+    ///
+    /// # Errors
+    /// Whatever the stream reports.
+    fn write_shared(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let _ = bufs;
+        Err(not_shared())
+    }
+
+    /// A second reference to this very stream (not a second file
+    /// descriptor), through which a connection's [`Sender`](crate::Sender)s
+    /// and the server's shutdown write and cut while the connection's own
+    /// thread reads. A stream that implements
+    /// [`read_shared`](Stream::read_shared) and
+    /// [`write_shared`](Stream::write_shared) returns `Some(this.clone())`;
+    /// the default, `None`, makes
+    /// [`WebSocket::sender`](crate::WebSocket::sender) return
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    fn share(this: &Arc<Self>) -> Option<Arc<dyn Stream + Send + Sync>>
+    where
+        Self: Sized,
+    {
+        let _ = this;
+        None
+    }
+}
+
+fn not_shared() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "stream cannot be shared between threads",
+    )
 }
 
 /// A zero timeout means "no timeout" to the OS and is refused by std, so
@@ -83,8 +118,14 @@ macro_rules! socket_stream {
             fn shutdown(&self, how: Shutdown) -> io::Result<()> {
                 <$ty>::shutdown(self, how)
             }
-            fn try_clone_writer(&self) -> io::Result<Box<dyn Stream + Send>> {
-                Ok(Box::new(self.try_clone()?))
+            fn read_shared(&self, buf: &mut [u8]) -> io::Result<usize> {
+                (&mut &*self).read(buf)
+            }
+            fn write_shared(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                (&mut &*self).write_vectored(bufs)
+            }
+            fn share(this: &Arc<Self>) -> Option<Arc<dyn Stream + Send + Sync>> {
+                Some(Arc::clone(this) as Arc<dyn Stream + Send + Sync>)
             }
         }
     };
@@ -122,5 +163,66 @@ pub(crate) fn linger<S: Stream + ?Sized>(stream: &mut S) {
             Ok(0) | Err(_) => return,
             Ok(n) => discarded += n,
         }
+    }
+}
+
+/// A connection's stream: owned by the connection alone, or also shared
+/// (through [`Stream::share`]) with its Senders and the server. Either way it
+/// is one stream and, for a socket, one file descriptor.
+pub(crate) struct Io<S: ?Sized>(pub(crate) Arc<S>);
+
+impl<S: Stream> Io<S> {
+    pub(crate) fn new(stream: S) -> Io<S> {
+        Io(Arc::new(stream))
+    }
+
+    /// A second reference for other threads, if the stream allows it.
+    pub(crate) fn share(&self) -> Option<Arc<dyn Stream + Send + Sync>> {
+        S::share(&self.0)
+    }
+}
+
+impl<S: Stream + ?Sized> Read for Io<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match Arc::get_mut(&mut self.0) {
+            Some(own) => own.read(buf),
+            None => self.0.read_shared(buf),
+        }
+    }
+}
+
+impl<S: Stream + ?Sized> Write for Io<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match Arc::get_mut(&mut self.0) {
+            Some(own) => own.write(buf),
+            None => self.0.write_shared(&[IoSlice::new(buf)]),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match Arc::get_mut(&mut self.0) {
+            Some(own) => own.write_vectored(bufs),
+            None => self.0.write_shared(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match Arc::get_mut(&mut self.0) {
+            Some(own) => own.flush(),
+            // A shared stream buffers nothing (see `Stream::write_shared`).
+            None => Ok(()),
+        }
+    }
+}
+
+impl<S: Stream + ?Sized> Stream for Io<S> {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_write_timeout(timeout)
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.0.shutdown(how)
     }
 }
