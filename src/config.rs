@@ -56,6 +56,11 @@ pub struct Config {
     /// Server only: the stack size of each connection thread, in bytes.
     /// Defaults to 64 KiB.
     pub stack_size: usize,
+    /// Server only: how many connection threads, their connection over, may
+    /// wait (up to 30 s) to take the next one, which then starts without
+    /// creating a thread. 0 gives every connection a new thread. Defaults
+    /// to 8.
+    pub spare_threads: usize,
     /// Origins allowed besides the same origin, such as
     /// `"http://192.168.1.20:8080"`. Compared case-insensitively with the
     /// Origin header. Defaults to none.
@@ -84,6 +89,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(5),
             max_connections: 256,
             stack_size: 64 * 1024,
+            spare_threads: 8,
             allowed_origins: Vec::new(),
             allow_any_origin: false,
             subprotocols: Vec::new(),
@@ -134,6 +140,8 @@ setters! {
     max_connections: usize;
     /// Set [`Self::stack_size`].
     stack_size: usize;
+    /// Set [`Self::spare_threads`].
+    spare_threads: usize;
     /// Set [`Self::allowed_origins`].
     allowed_origins: Vec<String>;
     /// Set [`Self::allow_any_origin`].
@@ -217,6 +225,7 @@ mod tests {
         assert_eq!(c.write_timeout, Duration::from_secs(5));
         assert_eq!(c.max_connections, 256);
         assert_eq!(c.stack_size, 64 * 1024);
+        assert_eq!(c.spare_threads, 8);
         assert!(c.allowed_origins.is_empty());
         assert!(!c.allow_any_origin);
         assert!(c.subprotocols.is_empty());

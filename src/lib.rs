@@ -34,6 +34,7 @@
 //! | `write_timeout` | 5 s | one stalled write |
 //! | `max_connections` | 256 | open connections (HTTP 503 beyond) |
 //! | `stack_size` | 64 KiB | each connection thread's stack |
+//! | `spare_threads` | 8 | threads kept (up to 30 s) for the next connection |
 //!
 //! The request head is read into a fixed 8 KiB buffer with at most 64
 //! headers (HTTP 431 beyond).
@@ -58,8 +59,13 @@
 //!
 //! # Threading model and shutdown
 //!
-//! [`Server::serve`] blocks its thread in `accept()` and starts one thread
-//! per connection with a [`Config::stack_size`] stack. Keepalive, the
+//! [`Server::serve`] blocks its thread in `accept()` and runs each
+//! connection on a thread of its own, with a [`Config::stack_size`] stack,
+//! from accept to close. When a connection ends, its thread may wait up to
+//! 30 s, as one of at most [`Config::spare_threads`] spares, to take the
+//! next connection, which then starts without creating a thread; so a
+//! handler should not count on its thread's thread-locals starting empty.
+//! Keepalive, the
 //! handshake deadline and the close timeout are socket timeouts inside that
 //! thread; no timer thread exists. A [`Sender`] writes from any other thread
 //! through the connection's write lock. [`ServerHandle::shutdown`] stops the

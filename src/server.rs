@@ -55,6 +55,17 @@ struct State {
     registry: Mutex<Registry>,
     changed: Condvar,
     wake_addr: SocketAddr,
+    spares: Mutex<Spares>,
+    /// Wakes a spare thread: a connection is waiting for it, or shutdown.
+    spare_ready: Condvar,
+}
+
+/// Connection threads whose connection is over, waiting for the next one.
+#[derive(Default)]
+struct Spares {
+    waiting: usize,
+    /// Handed over by the accept loop, never more than `waiting`.
+    jobs: Vec<Connection>,
 }
 
 #[derive(Default)]
@@ -74,6 +85,54 @@ impl State {
 
     fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
+    }
+
+    fn spares(&self) -> MutexGuard<'_, Spares> {
+        self.spares
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Hands `job` to a spare thread, or gives it back if none is waiting.
+    fn hand_over(&self, job: Connection) -> Option<Connection> {
+        let mut spares = self.spares();
+        if spares.waiting > spares.jobs.len() {
+            spares.jobs.push(job);
+            drop(spares);
+            self.spare_ready.notify_one();
+            None
+        } else {
+            Some(job)
+        }
+    }
+
+    /// Waits as a spare thread for the next connection, unless `max` are
+    /// waiting already, SPARE_WAIT passes or the server shuts down.
+    fn next_job(&self, max: usize) -> Option<Connection> {
+        let mut spares = self.spares();
+        if spares.waiting >= max || self.is_shutting_down() {
+            return None;
+        }
+        spares.waiting += 1;
+        let deadline = Instant::now() + SPARE_WAIT;
+        let job = loop {
+            // A job handed over is always taken, shutdown or not: the accept
+            // loop counted on this thread.
+            if let Some(job) = spares.jobs.pop() {
+                break Some(job);
+            }
+            let now = Instant::now();
+            if now >= deadline || self.is_shutting_down() {
+                break None;
+            }
+            spares = self
+                .spare_ready
+                .wait_timeout(spares, deadline - now)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        };
+        spares.waiting -= 1;
+        job
     }
 }
 
@@ -106,6 +165,8 @@ impl Server {
                 registry: Mutex::new(Registry::default()),
                 changed: Condvar::new(),
                 wake_addr: SocketAddr::new(wake_ip, local.port()),
+                spares: Mutex::new(Spares::default()),
+                spare_ready: Condvar::new(),
             }),
         })
     }
@@ -228,10 +289,27 @@ impl Server {
             handler: Arc::clone(handler),
             state: Arc::clone(&self.state),
         };
+        let job = match self.state.hand_over(job) {
+            None => return,
+            Some(job) => job,
+        };
+        let state = Arc::clone(&self.state);
+        let spare_threads = self.config.spare_threads;
         let spawned = thread::Builder::new()
             .name("tinyws-conn".into())
             .stack_size(self.config.stack_size)
-            .spawn(move || job.run());
+            .spawn(move || {
+                // Creating and ending a thread costs more than a handshake:
+                // a thread whose connection is over may take the next one.
+                let mut job = job;
+                loop {
+                    job.run();
+                    job = match state.next_job(spare_threads) {
+                        Some(next) => next,
+                        None => return,
+                    };
+                }
+            });
         match spawned {
             Ok(thread) => self.state.lock().threads.push(thread),
             Err(e) => {
@@ -306,6 +384,9 @@ impl Server {
             }
             let _ = self.state.changed.wait_timeout(registry, DRAIN_TICK);
         }
+        // Spare threads see the shutdown and end.
+        drop(self.state.spares());
+        self.state.spare_ready.notify_all();
         let threads = std::mem::take(&mut self.state.lock().threads);
         for thread in threads {
             let _ = thread.join();
@@ -318,6 +399,8 @@ impl Server {
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const DRAIN_TICK: Duration = Duration::from_millis(20);
+/// How long a spare thread waits for a connection before it ends.
+const SPARE_WAIT: Duration = Duration::from_secs(30);
 
 impl ServerHandle {
     /// Starts graceful shutdown and returns at once: the server stops

@@ -662,12 +662,18 @@ fn main() {
     }
     if let Some(addr) = opts.get("drive") {
         // Drive one running server, for profiling: --drive ADDR --pid PID
-        // [--raw] --conns N --size B --inflight K --secs S
+        // [--kind raw] --conns N --size B --inflight K --secs S, or
+        // --handshakes THREADS --secs S
         let server = Running::attach(addr.parse().expect("address"), opts["pid"].parse().expect("pid"));
         let kind = if opts.get("kind").map(String::as_str) == Some("raw") { Kind::Raw } else { Kind::Ws };
         let n = |k: &str, d: usize| opts.get(k).map_or(d, |s| s.parse().unwrap());
         let secs: f64 = opts.get("secs").map_or(2.0, |s| s.parse().unwrap());
-        let r = run_echo(&server, kind, n("conns", 64), n("size", 32), n("inflight", 1), secs);
+        let r = if opts.contains_key("handshakes") {
+            // --handshakes THREADS: handshake + close loops instead of echoes.
+            run_handshakes(&server, kind, n("handshakes", 2), secs)
+        } else {
+            run_echo(&server, kind, n("conns", 64), n("size", 32), n("inflight", 1), secs)
+        };
         println!(
             "{:.0} msg/s, server {:.2} us/msg, client {:.2} us/msg",
             r.msgs as f64 / r.secs,
