@@ -46,8 +46,10 @@ const INPUT_BUF: usize = 4096;
 /// released with the rest of the buffer on the next idle tick.
 const MAX_INPUT: usize = 64 * 1024;
 /// Read the first bytes after an idle spell into the stack, so a connection
-/// that never speaks never allocates a read buffer.
-const FIRST_READ: usize = 512;
+/// that never speaks never allocates a read buffer. Small, because every
+/// idle connection's stack stays resident as deep as this read went: a
+/// keepalive Pong or a small message fits, a larger one takes a second read.
+const FIRST_READ: usize = 128;
 /// The largest single read straight into a message.
 const DIRECT_CHUNK: usize = 256 * 1024;
 

@@ -467,7 +467,10 @@ impl Drop for Registration {
         registry.live.remove(&self.id);
         self.state.open.fetch_sub(1, Ordering::AcqRel);
         drop(registry);
-        self.state.changed.notify_all();
+        // Only the drain waits on it; a wake-up is a system call.
+        if self.state.is_shutting_down() {
+            self.state.changed.notify_all();
+        }
     }
 }
 
@@ -501,27 +504,50 @@ impl Connection {
         if let Some(handle) = stream.share() {
             shared.split(handle);
         }
-        let ws = match handshake::handshake(
+        let ws = match self.open(stream, shared) {
+            Some(ws) => ws,
+            None => return,
+        };
+        self.converse(ws, registration);
+    }
+
+    /// The opening handshake, in a frame of its own: it is the deepest
+    /// point of a connection's stack, and the resident stack of every idle
+    /// connection is as deep as that point ever went.
+    #[inline(never)]
+    fn open(
+        &self,
+        stream: Io<TcpStream>,
+        shared: Arc<Shared>,
+    ) -> Option<Box<WebSocket<TcpStream>>> {
+        let peer = self.peer;
+        match handshake::handshake(
             stream,
             &self.config,
             self.hook.as_deref(),
             Some(peer),
             shared,
         ) {
-            Ok(Outcome::Open(ws)) => ws,
+            Ok(Outcome::Open(ws)) => Some(ws),
             Ok(Outcome::Answered(req, status)) => {
                 log::info!("{} {} {} -> {}", peer, req.method(), req.uri(), status);
-                return;
+                None
             }
             Err(Error::Handshake(h)) => {
                 log::info!("{} handshake refused: {} {}", peer, h.status(), h.reason());
-                return;
+                None
             }
             Err(e) => {
                 log::info!("{} handshake failed: {}", peer, e);
-                return;
+                None
             }
-        };
+        }
+    }
+
+    /// The upgraded connection's life: the handler, then the log line.
+    #[inline(never)]
+    fn converse(&self, ws: Box<WebSocket<TcpStream>>, registration: Registration) {
+        let peer = self.peer;
         let shared = Arc::clone(ws.shared());
         let late = {
             let mut registry = self.state.lock();
@@ -539,44 +565,67 @@ impl Connection {
             .request()
             .map(|r| r.path().to_owned())
             .unwrap_or_default();
-        log::info!("{} connected {}", peer, path);
+        log_connected(peer, &path);
         let started = Instant::now();
         let handler = &self.handler;
-        if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| handler(ws))) {
-            let what = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(no message)");
-            log::error!("{} handler panicked: {}; closed with 1011", peer, what);
+        // Unboxed only for the handler: a copy held in this frame and in
+        // catch_unwind's would put each idle connection's stack a page
+        // deeper.
+        if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(move || handler(*ws))) {
+            log_panic(peer, &*panic);
         }
-        if !shared.is_finished() {
-            // The handler moved the connection elsewhere and returned: the
-            // connection ends with its handler, so that the connection cap,
-            // shutdown and the logs stay true.
-            log::warn!(
-                "{} handler returned with the connection still open; closing it",
-                peer
-            );
-            shared.shutdown_stream();
-        }
-        let ending = shared.ending();
-        let (by, code, error) = match &ending {
-            Some(e) => (e.by, e.code.map(|c| c.0), e.error.as_deref()),
-            None => ("handler", None, None),
-        };
-        log::info!(
-            "{} disconnected {} code={} by={} after={:.1?}{}{}",
-            peer,
-            path,
-            code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
-            by,
-            started.elapsed(),
-            if error.is_some() { " error=" } else { "" },
-            error.unwrap_or("")
-        );
+        ended(peer, &path, &shared, started);
         drop(registration);
     }
+}
+
+// The log lines around a handler live in functions of their own, kept out
+// of `converse`: its frame stays on the stack for the connection's whole
+// life, under the handler's.
+
+#[inline(never)]
+fn log_connected(peer: SocketAddr, path: &str) {
+    log::info!("{} connected {}", peer, path);
+}
+
+#[inline(never)]
+fn log_panic(peer: SocketAddr, panic: &(dyn std::any::Any + Send)) {
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    log::error!("{} handler panicked: {}; closed with 1011", peer, what);
+}
+
+/// Ends the connection if the handler let it escape, and logs how it ended.
+#[inline(never)]
+fn ended(peer: SocketAddr, path: &str, shared: &Shared, started: Instant) {
+    if !shared.is_finished() {
+        // The handler moved the connection elsewhere and returned: the
+        // connection ends with its handler, so that the connection cap,
+        // shutdown and the logs stay true.
+        log::warn!(
+            "{} handler returned with the connection still open; closing it",
+            peer
+        );
+        shared.shutdown_stream();
+    }
+    let ending = shared.ending();
+    let (by, code, error) = match &ending {
+        Some(e) => (e.by, e.code.map(|c| c.0), e.error.as_deref()),
+        None => ("handler", None, None),
+    };
+    log::info!(
+        "{} disconnected {} code={} by={} after={:.1?}{}{}",
+        peer,
+        path,
+        code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+        by,
+        started.elapsed(),
+        if error.is_some() { " error=" } else { "" },
+        error.unwrap_or("")
+    );
 }
 
 impl std::fmt::Debug for Server {
