@@ -122,7 +122,12 @@ macro_rules! socket_stream {
                 (&mut &*self).read(buf)
             }
             fn write_shared(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-                (&mut &*self).write_vectored(bufs)
+                // One buffer goes out with `send`: `writev` takes a longer
+                // kernel path (see `COALESCE` in sender.rs).
+                match bufs {
+                    [one] => (&mut &*self).write(one),
+                    _ => (&mut &*self).write_vectored(bufs),
+                }
             }
             fn share(this: &Arc<Self>) -> Option<Arc<dyn Stream + Send + Sync>> {
                 Some(Arc::clone(this) as Arc<dyn Stream + Send + Sync>)
