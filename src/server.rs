@@ -262,7 +262,6 @@ impl Server {
                 refuse(stream, 503, "server is shutting down");
                 break;
             }
-            self.state.lock().threads.retain(|t| !t.is_finished());
             if self.state.open.load(Ordering::Acquire) >= self.config.max_connections {
                 log::warn!(
                     "{} refused: {} connections open",
@@ -311,7 +310,17 @@ impl Server {
                 }
             });
         match spawned {
-            Ok(thread) => self.state.lock().threads.push(thread),
+            Ok(thread) => {
+                let mut registry = self.state.lock();
+                // Only more handles than connections and spares can include
+                // finished threads (whose stacks a handle keeps until it is
+                // dropped), so the scan is skipped while every thread is busy.
+                let busy = self.state.open.load(Ordering::Acquire) + self.config.spare_threads;
+                if registry.threads.len() > busy {
+                    registry.threads.retain(|t| !t.is_finished());
+                }
+                registry.threads.push(thread);
+            }
             Err(e) => {
                 self.state.open.fetch_sub(1, Ordering::AcqRel);
                 log::error!("{} refused: cannot start a thread: {}", peer, e);
