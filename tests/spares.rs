@@ -51,7 +51,8 @@ fn a_spare_thread_serves_the_next_connection_and_shutdown_ends_it() {
     assert_eq!(first, second, "the spare thread was not reused");
     assert_eq!(threads(), base + 2);
     server.stop().unwrap();
-    assert_eq!(threads(), base, "a spare thread outlived the server");
+    // Joined threads can linger in /proc for a moment after the join.
+    support::wait_until("no thread outlives the server", || threads() == base);
 
     // None kept: each connection's thread ends with it.
     let (server, rx) = start(Config::default().spare_threads(0));
@@ -60,5 +61,5 @@ fn a_spare_thread_serves_the_next_connection_and_shutdown_ends_it() {
     let second = served_by(&server, &rx);
     assert_ne!(first, second);
     server.stop().unwrap();
-    assert_eq!(threads(), base);
+    support::wait_until("no thread outlives the server", || threads() == base);
 }
