@@ -62,6 +62,12 @@ const DIRECT_CHUNK: usize = 256 * 1024;
 ///
 /// Dropping an open connection sends Close (1000, or 1011 while a panic
 /// unwinds) and closes TCP.
+///
+/// The stream is kept in an `Arc`, ready to be shared with Senders, so a
+/// `WebSocket<S>` can move to another thread when `S` is `Send + Sync`, as
+/// `TcpStream` is. For a stream that is only `Send`, wrap it in a type
+/// holding a `Mutex<S>`: the connection's own reads and writes reach it
+/// through `Mutex::get_mut`, without locking.
 pub struct WebSocket<S: Stream> {
     stream: Io<S>,
     shared: Arc<Shared>,

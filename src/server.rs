@@ -315,7 +315,11 @@ impl Server {
                 // Only more handles than connections and spares can include
                 // finished threads (whose stacks a handle keeps until it is
                 // dropped), so the scan is skipped while every thread is busy.
-                let busy = self.state.open.load(Ordering::Acquire) + self.config.spare_threads;
+                let busy = self
+                    .state
+                    .open
+                    .load(Ordering::Acquire)
+                    .saturating_add(self.config.spare_threads);
                 if registry.threads.len() > busy {
                     registry.threads.retain(|t| !t.is_finished());
                 }

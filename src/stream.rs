@@ -83,7 +83,10 @@ pub trait Stream: Read + Write {
     /// [`write_shared`](Stream::write_shared) returns `Some(this.clone())`;
     /// the default, `None`, makes
     /// [`WebSocket::sender`](crate::WebSocket::sender) return
-    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    /// [`Error::Unsupported`](crate::Error::Unsupported). The connection's
+    /// thread spends its idle time blocked in `read_shared`, so a
+    /// `write_shared` must not wait for it (as it would behind one lock
+    /// around the whole stream).
     fn share(this: &Arc<Self>) -> Option<Arc<dyn Stream + Send + Sync>>
     where
         Self: Sized,

@@ -634,3 +634,19 @@ fn pipelined_frame_reaches_a_hooked_server_too() {
     assert!(text(c.read_frame()).starts_with("path=/ "));
     assert_eq!(c.read_frame().payload, b"early");
 }
+
+/// "As many spare threads as you like" is a valid setting, not an overflow
+/// in the accept loop.
+#[test]
+fn unbounded_spare_threads_serve_as_usual() {
+    let server = TestServer::echo(Config::default().spare_threads(usize::MAX));
+    for _ in 0..3 {
+        let mut c = Client::open(server.addr);
+        c.send_text("hi");
+        assert_eq!(c.read_data().payload, b"hi");
+        c.send_frame(true, 8, &[0x03, 0xE8]);
+        assert_eq!(c.read_close().close_code(), Some(1000));
+        support::wait_until("the connection ends", || server.handle.connections() == 0);
+    }
+    server.stop().unwrap();
+}
