@@ -173,6 +173,10 @@ enum Keepalive {
 }
 
 impl<S: Stream> WebSocket<S> {
+    /// Builds the connection straight into its box, in a frame of its own,
+    /// so that the handshake's frame, under which the accept key is computed
+    /// (the deepest point of a connection's stack), holds no copy of it.
+    #[inline(never)]
     pub(crate) fn from_handshake(
         stream: Io<S>,
         config: &Config,
@@ -180,7 +184,7 @@ impl<S: Stream> WebSocket<S> {
         request: Request,
         subprotocol: Option<String>,
         rest: Vec<u8>,
-    ) -> WebSocket<S> {
+    ) -> Box<WebSocket<S>> {
         let mut ws = WebSocket::new(stream, config, shared);
         ws.request = Some(request);
         ws.subprotocol = subprotocol;
@@ -189,7 +193,7 @@ impl<S: Stream> WebSocket<S> {
             ws.input = rest;
             ws.input.resize(INPUT_BUF.max(ws.end), 0);
         }
-        ws
+        Box::new(ws)
     }
 
     fn new(stream: Io<S>, config: &Config, shared: Arc<Shared>) -> WebSocket<S> {

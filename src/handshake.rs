@@ -427,7 +427,7 @@ pub(crate) fn handshake<S: Stream>(
     }
     send(&mut stream, |out| write_accept(out, &accepted, &extra))?;
     let subprotocol = accepted.subprotocol;
-    Ok(Outcome::Open(open(
+    Ok(Outcome::Open(WebSocket::from_handshake(
         stream,
         config,
         shared,
@@ -435,28 +435,6 @@ pub(crate) fn handshake<S: Stream>(
         subprotocol,
         head.rest,
     )))
-}
-
-/// Builds the connection straight into its box, in a frame of its own, so
-/// that `handshake`'s frame, under which the accept key is computed (the
-/// deepest point of a connection's stack), holds no copy of it.
-#[inline(never)]
-fn open<S: Stream>(
-    stream: Io<S>,
-    config: &Config,
-    shared: Arc<Shared>,
-    request: Request,
-    subprotocol: Option<String>,
-    rest: Vec<u8>,
-) -> Box<WebSocket<S>> {
-    Box::new(WebSocket::from_handshake(
-        stream,
-        config,
-        shared,
-        request,
-        subprotocol,
-        rest,
-    ))
 }
 
 /// Runs the hook; a panic in it is logged and answered with 500 rather than
