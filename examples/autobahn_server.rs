@@ -20,7 +20,7 @@ fn main() {
         .max_fragments(usize::MAX)
         .allow_any_origin(true)
         .stack_size(256 * 1024);
-    let result = Server::bind(&addr, config).and_then(|server| {
+    let result = Server::bind(&addr, &config).and_then(|server| {
         println!("autobahn echo server on ws://{}", server.local_addr()?);
         server.serve(|mut ws| {
             while let Ok(msg) = ws.read() {

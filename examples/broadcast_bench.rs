@@ -147,7 +147,7 @@ struct Bench<'a> {
 
 fn bench(n: usize, opts: &Opts, notes: &mut Vec<String>) -> Result<(), String> {
     let config = Config::default().max_connections(n + 16);
-    let server = Server::bind("127.0.0.1:0", config).map_err(|e| e.to_string())?;
+    let server = Server::bind("127.0.0.1:0", &config).map_err(|e| e.to_string())?;
     let addr = server.local_addr().map_err(|e| e.to_string())?;
     let handle = server.handle();
     let (tx, senders) = mpsc::channel::<(SocketAddr, Sender)>();

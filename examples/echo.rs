@@ -19,7 +19,7 @@ fn main() {
 }
 
 fn run(addr: &str) -> tinyws::Result<()> {
-    let server = Server::bind(addr, Config::default())?;
+    let server = Server::bind(addr, &Config::default())?;
     println!("echo server on ws://{}", server.local_addr()?);
     server.serve(|mut ws| {
         while let Ok(msg) = ws.read() {

@@ -44,7 +44,7 @@ fn run(addr: &str, run_for: Option<Duration>) -> tinyws::Result<()> {
     // --- The endpoint: three values shared with the program, one thread. ---
     let hub = Hub::new(Duration::from_millis(250));
     let latest: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-    let server = Server::bind(addr, Config::default())?;
+    let server = Server::bind(addr, &Config::default())?;
     println!("updates on ws://{}/", server.local_addr()?);
     let handle = server.handle();
     let server_thread = {

@@ -23,7 +23,7 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tinyws::{Config, Hub, Response, Server, Upgrade};
+use tinyws::{Config, Hub, Reply, Server, Upgrade};
 
 const PAGE: &str = include_str!("sensor_feed.html");
 const THERMAL: &str = "/sys/class/thermal/thermal_zone0/temp";
@@ -44,13 +44,13 @@ fn main() {
 }
 
 fn run(addr: &str) -> tinyws::Result<()> {
-    let server = Server::bind(addr, Config::default())?.on_request(|req| {
+    let server = Server::bind(addr, &Config::default())?.on_request(|req| {
         match (req.is_upgrade(), req.path()) {
             (true, "/ws") => Upgrade::new().into(),
-            (false, "/") | (false, "/index.html") => Response::html(PAGE)
-                .header("Cache-Control", "no-cache")
-                .into(),
-            _ => Response::text(404, "not found; the dashboard is at /\n").into(),
+            (false, "/") | (false, "/index.html") => {
+                Reply::html(PAGE).header("Cache-Control", "no-cache").into()
+            }
+            _ => Reply::text(404, "not found; the dashboard is at /\n").into(),
         }
     });
     print_urls(server.local_addr()?);

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::message::CloseCode;
+use crate::proto::close::CloseCode;
 
 /// A specialised `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -54,8 +54,12 @@ pub enum Error {
     /// This stream type cannot be shared between threads, so it has no
     /// [`Sender`](crate::Sender).
     Unsupported(&'static str),
-    /// A [`Config`](crate::Config) value or argument was out of range.
+    /// A [`Config`](crate::Config) value was out of range.
     Config(&'static str),
+    /// An argument was refused before anything was sent, such as a Ping
+    /// payload over 125 bytes or a close reason over 123; the connection is
+    /// untouched.
+    InvalidInput(&'static str),
 }
 
 /// Which deadline passed, for [`Error::Timeout`].
@@ -106,8 +110,10 @@ impl HandshakeError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// A client frame without the MASK bit (section 5.1).
+    /// A frame from a client without the MASK bit (section 5.1).
     UnmaskedFrame,
+    /// A frame from a server with the MASK bit (section 5.1).
+    MaskedFrame,
     /// RSV1, RSV2 or RSV3 set with no extension negotiated (section 5.2).
     ReservedBits,
     /// An opcode that RFC 6455 reserves (section 5.2).
@@ -190,7 +196,7 @@ impl fmt::Display for Error {
         match self {
             Error::Io(_) => f.write_str("i/o error"),
             Error::Timeout(t) => fmt::Display::fmt(t, f),
-            Error::Handshake(h) => write!(f, "handshake refused: {} {}", h.status, h.reason),
+            Error::Handshake(h) => write!(f, "handshake refused: {}", h),
             Error::Protocol(p) => write!(f, "protocol error: {}", p),
             Error::InvalidUtf8 => f.write_str("invalid utf-8 in text"),
             Error::TooLarge { size, max } => write!(f, "too large: {} > {} bytes", size, max),
@@ -201,6 +207,7 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("connection is closed"),
             Error::Unsupported(what) => write!(f, "unsupported: {}", what),
             Error::Config(what) => write!(f, "invalid config: {}", what),
+            Error::InvalidInput(what) => write!(f, "invalid argument: {}", what),
         }
     }
 }
@@ -220,6 +227,7 @@ impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProtocolError::UnmaskedFrame => f.write_str("unmasked client frame"),
+            ProtocolError::MaskedFrame => f.write_str("masked server frame"),
             ProtocolError::ReservedBits => f.write_str("reserved bits set"),
             ProtocolError::ReservedOpcode(op) => write!(f, "reserved opcode {:#x}", op),
             ProtocolError::ControlFrameTooLarge => f.write_str("control frame over 125 bytes"),
@@ -236,6 +244,14 @@ impl fmt::Display for ProtocolError {
         }
     }
 }
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.reason)
+    }
+}
+
+impl std::error::Error for HandshakeError {}
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
@@ -260,7 +276,7 @@ impl From<Error> for io::Error {
             Error::Disconnected => io::ErrorKind::UnexpectedEof,
             Error::Closed => io::ErrorKind::NotConnected,
             Error::Unsupported(_) => io::ErrorKind::Unsupported,
-            Error::Config(_) => io::ErrorKind::InvalidInput,
+            Error::Config(_) | Error::InvalidInput(_) => io::ErrorKind::InvalidInput,
             _ => io::ErrorKind::InvalidData,
         };
         io::Error::new(kind, e)

@@ -1,10 +1,16 @@
 //! INTERNAL. DO NOT USE. Entry points for the fuzz targets in `fuzz/`,
 //! compiled only with the `_fuzz` feature and not covered by semver.
 
+use std::time::{Duration, Instant};
+
 use crate::config::Config;
-use crate::error::{HandshakeError, Result};
-use crate::frame::{self, OpCode};
-use crate::message::Utf8Check;
+use crate::error::{Error, HandshakeError, Result};
+use crate::message::Message;
+use crate::proto::frame::{self, OpCode};
+use crate::proto::inbound::{Control, Event, Inbound, Limits};
+use crate::proto::mask;
+use crate::proto::utf8::Utf8Check;
+use crate::proto::Role;
 
 /// The opcodes a frame can carry, by index.
 const OPCODES: [OpCode; 6] = OpCode::ALL;
@@ -12,21 +18,23 @@ const OPCODES: [OpCode; 6] = OpCode::ALL;
 /// A decoded header: (fin, opcode index into 0..6, mask, payload length, header length).
 pub type DecodedHeader = (bool, usize, Option<[u8; 4]>, u64, usize);
 
-/// Decodes a client frame header.
+/// Decodes a client frame header, as a server reads it.
 ///
 /// # Errors
 /// The protocol error the header breaks.
 pub fn decode_frame_header(buf: &[u8]) -> Result<Option<DecodedHeader>> {
-    Ok(frame::decode_header(buf)?.map(|(h, used)| {
-        let op = OPCODES.iter().position(|o| *o == h.opcode).unwrap_or(0);
-        (h.fin, op, h.mask, h.len, used)
-    }))
+    Ok(
+        frame::decode_header(buf, Role::Server, 0)?.map(|(h, used)| {
+            let op = OPCODES.iter().position(|o| *o == h.opcode).unwrap_or(0);
+            (h.fin, op, h.mask, h.len, used)
+        }),
+    )
 }
 
 /// Encodes a header; `opcode` is an index into 0..6 (taken modulo 6).
 pub fn encode_frame_header(fin: bool, opcode: usize, len: u64, mask: Option<[u8; 4]>) -> Vec<u8> {
     let mut out = [0u8; frame::MAX_HEADER];
-    let n = frame::encode_header(fin, OPCODES[opcode % 6], len, mask, &mut out);
+    let n = frame::encode_header(fin, 0, OPCODES[opcode % 6], len, mask, &mut out);
     out[..n].to_vec()
 }
 
@@ -37,7 +45,7 @@ pub fn is_control(opcode: usize) -> bool {
 
 /// XORs `buf` with `mask`, `offset` bytes into the payload.
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
-    frame::apply_mask(buf, mask, offset)
+    mask::apply_mask(buf, mask, offset)
 }
 
 /// Parses and validates a request head with the default config: `Ok(None)`
@@ -58,4 +66,86 @@ pub fn check_request(buf: &[u8]) -> std::result::Result<Option<usize>, Handshake
 pub fn utf8_pieces(pieces: &[&[u8]]) -> bool {
     let mut check = Utf8Check::default();
     pieces.iter().all(|p| check.feed(p).is_ok()) && check.finish().is_ok()
+}
+
+/// Drives the receive machine in one role with arbitrary input and time.
+///
+/// The first byte picks the role (low bit) and the piece size; the rest is
+/// cut into pieces, and after each piece the machine is polled and, every
+/// other piece, told that some seconds passed in silence. Keepalive is on.
+/// Panics if the machine breaks an invariant: a message over its limit, a
+/// control payload over 125 bytes, a second Close, an event after the end,
+/// or a Ping before its interval of silence.
+pub fn drive_inbound(data: &[u8]) {
+    let (&first, rest) = match data.split_first() {
+        Some(split) => split,
+        None => return,
+    };
+    let role = if first & 1 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let piece = usize::from(first >> 1) + 1;
+    let limits = Limits {
+        max_message: 256,
+        max_frame: 128,
+        max_fragments: 8,
+        ping_interval: Some(Duration::from_secs(30)),
+        ping_timeout: Duration::from_secs(20),
+        close_timeout: Duration::from_secs(5),
+    };
+    let mut m = Inbound::new(role, limits);
+    let t0 = Instant::now();
+    let mut ended = false;
+    for (i, chunk) in rest.chunks(piece).enumerate() {
+        if ended {
+            break;
+        }
+        // Bytes end any silence.
+        m.feed(chunk);
+        loop {
+            match m.poll() {
+                Ok(None) => break,
+                Ok(Some(event)) => match event {
+                    Event::Message(Message::Text(t)) => assert!(t.len() <= 256),
+                    Event::Message(Message::Binary(b)) => assert!(b.len() <= 256),
+                    Event::Message(Message::Pong(p)) | Event::Ping(p) => assert!(p.len() <= 125),
+                    Event::Message(other) => panic!("unexpected message {:?}", other),
+                    Event::Close { .. } => {
+                        assert!(matches!(m.poll(), Err(Error::Closed)));
+                        ended = true;
+                        break;
+                    }
+                },
+                Err(Error::Closed) => panic!("closed without an event or error"),
+                Err(e) => {
+                    assert!(e.close_code().is_some() || matches!(e, Error::Timeout(_)));
+                    assert!(matches!(m.poll(), Err(Error::Closed)));
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            break;
+        }
+        // Silence between pieces: a Ping only after the whole interval.
+        if i % 2 == 1 {
+            let waited = Duration::from_secs(u64::from(chunk[0] % 40));
+            match m.on_silence(waited) {
+                Ok(Some(Control::Ping)) => assert!(waited >= Duration::from_secs(30)),
+                Ok(None) => {}
+                Err(Error::Timeout(_)) => ended = true,
+                Err(e) => panic!("silence gave {}", e),
+            }
+        }
+        if chunk[0] == 0xC1 && !ended {
+            // Our Close goes out: the deadline runs from here.
+            m.close_sent(t0);
+            if m.check_deadline(t0 + Duration::from_secs(6)).is_err() {
+                ended = true;
+            }
+        }
+    }
 }

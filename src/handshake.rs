@@ -4,27 +4,26 @@
 //! one-line reason.
 //!
 //! The parsing, validation and response writing are pure functions over
-//! bytes; only [`read_head`] and [`handshake`] touch the stream.
+//! bytes; only [`read_head`] and [`handshake`] touch the stream. The
+//! handshake returns what was agreed; its callers build the connection.
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine as _;
 
 use crate::config::Config;
-use crate::connection::WebSocket;
 use crate::error::{Error, HandshakeError, Result, Timeout};
-use crate::request::{trim, Action, Request, Response, Upgrade};
-use crate::sender::Shared;
+use crate::request::{trim, Action, Reply, Request, Upgrade, MAX_HEADERS};
 use crate::stream::{linger, Io, Stream};
+use crate::websocket::WebSocket;
+use crate::writer::Writer;
+use crate::Role;
 
 /// The largest request head accepted; a larger one gets 431. Browsers send
 /// 400–1,500 bytes; this leaves room for cookies.
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
-/// The most header lines accepted; more get 431.
-pub(crate) const MAX_HEADERS: usize = 64;
 
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -239,7 +238,7 @@ pub(crate) fn write_accept(out: &mut Vec<u8>, accepted: &Accepted, extra: &[(Str
 /// Writes a refusal: the status, the headers its status calls for, and the
 /// reason as a one-line plain-text body.
 pub(crate) fn write_refusal(out: &mut Vec<u8>, err: &HandshakeError) {
-    let mut response = Response::text(err.status, format!("{}\n", err.reason));
+    let mut response = Reply::text(err.status, format!("{}\n", err.reason));
     response = match err.status {
         405 => response.header("Allow", "GET"),
         426 => response
@@ -252,7 +251,7 @@ pub(crate) fn write_refusal(out: &mut Vec<u8>, err: &HandshakeError) {
 }
 
 /// Writes a plain HTTP response, always with `Connection: close`.
-pub(crate) fn write_response(out: &mut Vec<u8>, response: &Response) {
+pub(crate) fn write_response(out: &mut Vec<u8>, response: &Reply) {
     let _ = write!(
         out,
         "HTTP/1.1 {} {}\r\n",
@@ -305,21 +304,24 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// The request head and whatever followed it in the same reads.
-pub(crate) struct Head {
-    pub(crate) request: Request,
+/// An HTTP head (a request or a response) and whatever followed it in the
+/// same reads.
+pub(crate) struct Head<T> {
+    pub(crate) head: T,
     /// Bytes after the head: a pipelined first frame, never lost.
     pub(crate) rest: Vec<u8>,
 }
 
-/// Reads until a complete request head has arrived, all under one deadline
-/// however the client trickles it. Only parses when a blank line has
-/// arrived, so a slow client costs linear, not quadratic, work.
-pub(crate) fn read_head<S: Stream>(
+/// Reads until a complete HTTP head has arrived, all under one deadline
+/// however the peer trickles it, for either role: `parse` turns the bytes so
+/// far into a head and its length, or `None` for "more bytes". Only parses
+/// when a blank line has arrived, so a slow peer costs linear, not
+/// quadratic, work.
+pub(crate) fn read_head<S: Stream + ?Sized, T>(
     stream: &mut S,
     deadline: Instant,
-    peer: Option<SocketAddr>,
-) -> Result<Head> {
+    parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, HandshakeError>,
+) -> Result<Head<T>> {
     // A fixed buffer on the heap; see `parse` for why not the stack.
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0;
@@ -341,9 +343,9 @@ pub(crate) fn read_head<S: Stream>(
         let blank_line =
             window.windows(2).any(|w| w == b"\n\n") || window.windows(3).any(|w| w == b"\n\r\n");
         if blank_line {
-            if let Some((request, len)) = parse(&buf[..filled], peer).map_err(Error::Handshake)? {
+            if let Some((head, len)) = parse(&buf[..filled]).map_err(Error::Handshake)? {
                 return Ok(Head {
-                    request,
+                    head,
                     rest: buf[len..filled].to_vec(),
                 });
             }
@@ -357,12 +359,19 @@ pub(crate) fn read_head<S: Stream>(
     }
 }
 
+/// What the server and the client agreed on in the opening handshake.
+#[derive(Debug)]
+pub(crate) struct Agreed {
+    pub(crate) request: Request,
+    pub(crate) subprotocol: Option<String>,
+    /// Bytes after the request: a pipelined first frame, never lost.
+    pub(crate) rest: Vec<u8>,
+}
+
 /// The outcome of [`handshake`].
-pub(crate) enum Outcome<S: Stream> {
-    /// Upgraded: the connection is open. Boxed so that the server's frames
-    /// around the handshake, the deepest point of a connection thread's
-    /// stack, hold no copy of it: one page less resident per connection.
-    Open(Box<WebSocket<S>>),
+pub(crate) enum Outcome {
+    /// Upgraded: the 101 is sent and the caller builds the connection.
+    Open(Agreed),
     /// The hook answered a plain HTTP request; the stream is done.
     Answered(Request, u16),
 }
@@ -370,42 +379,41 @@ pub(crate) enum Outcome<S: Stream> {
 /// Runs the whole opening handshake on `stream`: read under the deadline,
 /// validate, consult the hook, and answer. Every refusal is answered with
 /// its HTTP status before the error is returned.
-pub(crate) fn handshake<S: Stream>(
-    mut stream: Io<S>,
+pub(crate) fn handshake<S: Stream + ?Sized>(
+    stream: &mut S,
     config: &Config,
     hook: Option<&Hook>,
     peer: Option<SocketAddr>,
-    shared: Arc<Shared>,
-) -> Result<Outcome<S>> {
+) -> Result<Outcome> {
     let deadline = Instant::now()
         .checked_add(config.handshake_timeout)
         .unwrap_or_else(Instant::now);
     stream.set_write_timeout(Some(config.write_timeout))?;
-    let head = match read_head(&mut stream, deadline, peer) {
+    let head = match read_head(stream, deadline, |buf| parse(buf, peer)) {
         Ok(head) => head,
-        Err(Error::Handshake(refusal)) => return Err(refuse(&mut stream, refusal)),
+        Err(Error::Handshake(refusal)) => return Err(refuse(stream, refusal)),
         Err(Error::Timeout(t)) => {
-            let _ = refuse(&mut stream, HandshakeError::new(408, "handshake timed out"));
+            let _ = refuse(stream, HandshakeError::new(408, "handshake timed out"));
             return Err(Error::Timeout(t));
         }
         Err(e) => return Err(e),
     };
-    let request = head.request;
+    let request = head.head;
     if let (Some(hook), false) = (hook, request.is_upgrade()) {
         match ask(hook, &request) {
-            Ok(Action::Respond(response)) => return answer(stream, request, &response),
+            Ok(Action::Respond(reply)) => return answer(stream, request, &reply),
             Ok(Action::Upgrade(_)) => {} // validation below answers 426
-            Err(refusal) => return Err(refuse(&mut stream, refusal)),
+            Err(refusal) => return Err(refuse(stream, refusal)),
         }
     }
     let mut accepted = match validate(&request, config) {
         Ok(a) => a,
-        Err(refusal) => return Err(refuse(&mut stream, refusal)),
+        Err(refusal) => return Err(refuse(stream, refusal)),
     };
     let mut extra = Vec::new();
     if let (Some(hook), true) = (hook, request.is_upgrade()) {
         match ask(hook, &request) {
-            Ok(Action::Respond(response)) => return answer(stream, request, &response),
+            Ok(Action::Respond(reply)) => return answer(stream, request, &reply),
             Ok(Action::Upgrade(Upgrade {
                 subprotocol,
                 headers,
@@ -416,25 +424,21 @@ pub(crate) fn handshake<S: Stream>(
                             500,
                             "hook chose a subprotocol the client did not offer",
                         );
-                        return Err(refuse(&mut stream, refusal));
+                        return Err(refuse(stream, refusal));
                     }
                     accepted.subprotocol = Some(p);
                 }
                 extra = headers;
             }
-            Err(refusal) => return Err(refuse(&mut stream, refusal)),
+            Err(refusal) => return Err(refuse(stream, refusal)),
         }
     }
-    send(&mut stream, |out| write_accept(out, &accepted, &extra))?;
-    let subprotocol = accepted.subprotocol;
-    Ok(Outcome::Open(WebSocket::from_handshake(
-        stream,
-        config,
-        shared,
+    send(stream, |out| write_accept(out, &accepted, &extra))?;
+    Ok(Outcome::Open(Agreed {
         request,
-        subprotocol,
-        head.rest,
-    )))
+        subprotocol: accepted.subprotocol,
+        rest: head.rest,
+    }))
 }
 
 /// Runs the hook; a panic in it is logged and answered with 500 rather than
@@ -451,17 +455,17 @@ fn ask(hook: &Hook, request: &Request) -> Result<Action, HandshakeError> {
 }
 
 /// Sends the hook's plain HTTP answer and ends the connection.
-fn answer<S: Stream>(
-    mut stream: Io<S>,
+fn answer<S: Stream + ?Sized>(
+    stream: &mut S,
     request: Request,
-    response: &Response,
-) -> Result<Outcome<S>> {
-    send(&mut stream, |out| write_response(out, response))?;
-    linger(&mut stream);
+    response: &Reply,
+) -> Result<Outcome> {
+    send(stream, |out| write_response(out, response))?;
+    linger(stream);
     Ok(Outcome::Answered(request, response.status))
 }
 
-fn send<S: Stream>(stream: &mut S, build: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+fn send<S: Stream + ?Sized>(stream: &mut S, build: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
     let mut out = Vec::with_capacity(256);
     build(&mut out);
     stream.write_all(&out)?;
@@ -471,7 +475,7 @@ fn send<S: Stream>(stream: &mut S, build: impl FnOnce(&mut Vec<u8>)) -> Result<(
 
 /// Answers a refusal, then closes the write side so the client reads the
 /// whole answer before the connection ends.
-fn refuse<S: Stream>(stream: &mut S, refusal: HandshakeError) -> Error {
+fn refuse<S: Stream + ?Sized>(stream: &mut S, refusal: HandshakeError) -> Error {
     log::debug!("handshake refused: {} {}", refusal.status, refusal.reason);
     if send(stream, |out| write_refusal(out, &refusal)).is_ok() {
         linger(stream);
@@ -508,8 +512,16 @@ fn refuse<S: Stream>(stream: &mut S, refusal: HandshakeError) -> Error {
 /// (answered with 408); [`Error::Config`] for a bad `config`; I/O errors.
 pub fn accept<S: Stream>(stream: S, config: &Config) -> Result<WebSocket<S>> {
     config.validate()?;
-    match handshake(Io::new(stream), config, None, None, Shared::new())? {
-        Outcome::Open(ws) => Ok(*ws),
+    let mut stream = Io::new(stream);
+    match handshake(&mut stream, config, None, None)? {
+        Outcome::Open(agreed) => Ok(*WebSocket::boxed(
+            stream,
+            config,
+            Writer::new(Role::Server),
+            Some(agreed.request),
+            agreed.subprotocol,
+            &agreed.rest,
+        )),
         // Without a hook every non-upgrade request is refused, never answered.
         Outcome::Answered(..) => Err(Error::Handshake(HandshakeError::new(426, "not an upgrade"))),
     }
@@ -670,7 +682,7 @@ mod tests {
         let mut out = Vec::new();
         write_response(
             &mut out,
-            &Response::new(200).header("X-Evil", "a\r\nSet-Cookie: x"),
+            &Reply::new(200).header("X-Evil", "a\r\nSet-Cookie: x"),
         );
         assert!(!String::from_utf8(out).unwrap().contains("Set-Cookie"));
     }

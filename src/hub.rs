@@ -4,16 +4,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::frame::{encode_header, OpCode, MAX_HEADER};
-use crate::message::Message;
+use crate::message::Data;
+use crate::proto::outbound::prepare;
+use crate::proto::Role;
 use crate::sender::Sender;
 
 /// Sends each message to every subscribed connection: the sensor-feed
 /// pattern of one producer and many browsers.
 ///
-/// [`broadcast`](Self::broadcast) encodes the frame header once and writes
-/// the same bytes to each subscriber, under that subscriber's write lock, so
-/// broadcasts and the connection's own frames never interleave.
+/// [`broadcast`](Self::broadcast) prepares the frame once and writes the
+/// same bytes to each subscriber, under that subscriber's write lock, so
+/// broadcasts and the connection's own frames never interleave. Fan-out is
+/// a server's job: subscribers are server-side connections.
 ///
 /// # Slow subscribers
 ///
@@ -38,7 +40,7 @@ use crate::sender::Sender;
 ///     feed.broadcast("21.5");
 ///     std::thread::sleep(Duration::from_millis(100));
 /// });
-/// Server::bind("0.0.0.0:9001", Config::default())?.serve(move |mut ws| {
+/// Server::bind("0.0.0.0:9001", &Config::default())?.serve(move |mut ws| {
 ///     if let Ok(sender) = ws.sender() {
 ///         let _ = hub.subscribe(sender);
 ///     }
@@ -81,47 +83,50 @@ impl Hub {
     /// timeout, for all its writes.
     ///
     /// # Errors
-    /// [`Error::Closed`] if the connection has already ended; I/O errors
-    /// from setting the timeout.
+    /// [`Error::Closed`] if the connection has already ended;
+    /// [`Error::Unsupported`] for a client's connection, whose frames would
+    /// each need their own mask; I/O errors from setting the timeout.
     pub fn subscribe(&self, sender: Sender) -> Result<()> {
+        if sender.role() != Role::Server {
+            return Err(Error::Unsupported(
+                "a hub broadcasts to server connections only",
+            ));
+        }
         if sender.is_closed() {
             return Err(Error::Closed);
         }
-        sender.shared.set_write_timeout(self.inner.stall_timeout)?;
+        sender.writer.set_write_timeout(self.inner.stall_timeout)?;
         self.lock().push(sender);
         Ok(())
     }
 
-    /// Sends `message` to every subscriber and returns how many it reached.
-    /// Subscribers that have closed, or whose write fails or stalls past the
-    /// stall timeout, are removed (and a stalled one disconnected).
-    ///
-    /// Text and Binary are broadcast; any other message reaches nobody.
-    pub fn broadcast(&self, message: impl Into<Message>) -> usize {
-        let message = message.into();
-        let (opcode, payload): (OpCode, &[u8]) = match &message {
-            Message::Text(s) => (OpCode::Text, s.as_bytes()),
-            Message::Binary(b) => (OpCode::Binary, b),
+    /// Sends `message` (text or binary, borrowed) to every subscriber and
+    /// returns how many it reached. Subscribers that have closed, or whose
+    /// write fails or stalls past the stall timeout, are removed (and a
+    /// stalled one disconnected).
+    pub fn broadcast(&self, message: impl Data) -> usize {
+        let outgoing = message.outgoing();
+        let frame = match outgoing.frame().map(|(op, p)| prepare(op, 0, p, None)) {
+            Some(Ok(frame)) => frame,
+            // Data is text or binary only, which has no size rule to break.
             _ => return 0,
         };
-        let mut head = [0u8; MAX_HEADER];
-        let n = encode_header(true, opcode, payload.len() as u64, None, &mut head);
         // Write outside the lock, so subscribing never waits on a stall.
         let snapshot: Vec<Sender> = self.lock().clone();
         let mut dead = Vec::new();
         let mut delivered = 0;
         for sender in &snapshot {
-            match sender.send_encoded(&head[..n], payload, self.inner.stall_timeout) {
+            match sender.send_encoded(frame.head(), frame.payload(), self.inner.stall_timeout) {
                 Ok(()) => delivered += 1,
                 Err(e) => {
                     log::debug!("hub dropped a subscriber: {}", e);
-                    dead.push(Arc::as_ptr(&sender.shared));
+                    dead.push(Arc::as_ptr(&sender.writer));
                 }
             }
         }
         if !dead.is_empty() {
             self.lock()
-                .retain(|s| !dead.contains(&Arc::as_ptr(&s.shared)));
+                .retain(|s| !dead.contains(&Arc::as_ptr(&s.writer)));
         }
         delivered
     }
@@ -135,11 +140,11 @@ impl Hub {
         let closed: Vec<_> = snapshot
             .iter()
             .filter(|s| s.is_closed())
-            .map(|s| Arc::as_ptr(&s.shared))
+            .map(|s| Arc::as_ptr(&s.writer))
             .collect();
         let mut subscribers = self.lock();
         if !closed.is_empty() {
-            subscribers.retain(|s| !closed.contains(&Arc::as_ptr(&s.shared)));
+            subscribers.retain(|s| !closed.contains(&Arc::as_ptr(&s.writer)));
         }
         subscribers.len()
     }

@@ -6,7 +6,7 @@
 //! use tinyws::{Config, Server};
 //!
 //! fn main() -> tinyws::Result<()> {
-//!     let server = Server::bind("0.0.0.0:9001", Config::default())?;
+//!     let server = Server::bind("0.0.0.0:9001", &Config::default())?;
 //!     server.serve(|mut ws| {
 //!         while let Ok(msg) = ws.read() {
 //!             if msg.is_data() && ws.send(msg).is_err() {
@@ -95,27 +95,32 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod config;
-mod connection;
 mod error;
-mod frame;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
 mod hub;
 mod message;
+mod proto;
 mod request;
 mod sender;
 mod server;
+mod socket;
 mod stream;
+mod websocket;
+mod writer;
 
 pub use config::Config;
-pub use connection::WebSocket;
 pub use error::{Error, HandshakeError, ProtocolError, Result, Timeout};
 pub use handshake::{accept, accept_key};
 pub use hub::Hub;
-pub use message::{CloseCode, CloseFrame, Message};
-pub use request::{Action, Request, Response, Upgrade};
+pub use message::{Data, Message, Payload};
+pub use proto::close::{CloseCode, CloseFrame};
+pub use proto::Role;
+pub use request::{Action, Reply, Request, Upgrade};
 pub use sender::Sender;
 pub use server::{Server, ServerHandle};
+pub use socket::Socket;
 pub use stream::Stream;
+pub use websocket::WebSocket;

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::handshake::MAX_HEADERS;
+/// The most header lines accepted; more get 431.
+pub(crate) const MAX_HEADERS: usize = 64;
 
 /// Byte offsets into the request head.
 type Span = (u16, u16);
@@ -22,9 +23,8 @@ pub struct Request {
     target: Span,
     minor_version: u8,
     /// Where each header's name and value are, at most `MAX_HEADERS`. On the
-    /// heap, sized to the headers actually sent: a fixed 64-entry array here
-    /// was copied through the handshake's stack frames and cost every
-    /// connection thread one more resident stack page (scripts/bench.sh).
+    /// heap, sized to the headers actually sent (stack depth: DESIGN.md,
+    /// "Memory").
     headers: Box<[(Span, Span)]>,
     peer: Option<SocketAddr>,
 }
@@ -183,26 +183,26 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// A plain HTTP answer from the handshake hook: a page, a redirect, or a
-/// refusal.
+/// A plain HTTP answer from the handshake hook (a page, a redirect, or a
+/// refusal): what the hook replies instead of upgrading.
 ///
 /// ```
-/// use tinyws::Response;
-/// let page = Response::html("<h1>hello</h1>");
-/// let refusal = Response::text(401, "token required");
+/// use tinyws::Reply;
+/// let page = Reply::html("<h1>hello</h1>");
+/// let refusal = Reply::text(401, "token required");
 /// assert_eq!((page.status(), refusal.status()), (200, 401));
 /// ```
 #[derive(Debug, Clone)]
-pub struct Response {
+pub struct Reply {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
 }
 
-impl Response {
+impl Reply {
     /// An empty response with this status.
-    pub fn new(status: u16) -> Response {
-        Response {
+    pub fn new(status: u16) -> Reply {
+        Reply {
             status,
             headers: Vec::new(),
             body: Vec::new(),
@@ -210,15 +210,15 @@ impl Response {
     }
 
     /// 200 with `text/html; charset=utf-8`.
-    pub fn html(body: impl Into<Vec<u8>>) -> Response {
-        Response::new(200)
+    pub fn html(body: impl Into<Vec<u8>>) -> Reply {
+        Reply::new(200)
             .header("Content-Type", "text/html; charset=utf-8")
             .body(body)
     }
 
     /// This status with a `text/plain` body.
-    pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Response {
-        Response::new(status)
+    pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply::new(status)
             .header("Content-Type", "text/plain; charset=utf-8")
             .body(body)
     }
@@ -227,14 +227,14 @@ impl Response {
     /// warning when the response is written, so a header can never be
     /// injected.
     #[must_use]
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Response {
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Reply {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// Sets the body. Content-Length is added when written.
     #[must_use]
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Response {
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Reply {
         self.body = body.into();
         self
     }
@@ -267,12 +267,35 @@ impl Upgrade {
         self
     }
 
-    /// Adds a header to the 101 response.
+    /// Adds a header to the 101 response. The headers the library owns
+    /// (`Upgrade`, `Connection` and every `Sec-WebSocket-*`) are refused
+    /// with a warning in the log: added behind the library's back, an
+    /// `Sec-WebSocket-Extensions` would make a browser expect compressed
+    /// frames the server does not send. Choose a subprotocol with
+    /// [`subprotocol`](Self::subprotocol).
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Upgrade {
-        self.headers.push((name.into(), value.into()));
+        let name = name.into();
+        if is_reserved(&name) {
+            log::warn!(
+                "handshake hook: header {} is set by tinyws; not added",
+                name
+            );
+            return self;
+        }
+        self.headers.push((name, value.into()));
         self
     }
+}
+
+/// Whether the library alone may send this header in a 101.
+fn is_reserved(name: &str) -> bool {
+    const PREFIX: &str = "sec-websocket-";
+    name.eq_ignore_ascii_case("upgrade")
+        || name.eq_ignore_ascii_case("connection")
+        || name
+            .get(..PREFIX.len())
+            .map_or(false, |p| p.eq_ignore_ascii_case(PREFIX))
 }
 
 /// What the handshake hook decides for a request.
@@ -283,7 +306,7 @@ pub enum Action {
     Upgrade(Upgrade),
     /// Answer with this plain HTTP response and close: a page for a plain
     /// GET, or a refusal such as 401 or 403 for an upgrade.
-    Respond(Response),
+    Respond(Reply),
 }
 
 impl From<Upgrade> for Action {
@@ -292,8 +315,26 @@ impl From<Upgrade> for Action {
     }
 }
 
-impl From<Response> for Action {
-    fn from(r: Response) -> Action {
+impl From<Reply> for Action {
+    fn from(r: Reply) -> Action {
         Action::Respond(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrade_refuses_the_headers_the_library_owns() {
+        let up = Upgrade::new()
+            .header("Sec-WebSocket-Extensions", "permessage-deflate")
+            .header("sec-websocket-protocol", "chat")
+            .header("Upgrade", "h2c")
+            .header("CONNECTION", "close")
+            .header("X-Served-By", "pi")
+            .header("Sec-Fetch", "ok");
+        let names: Vec<&str> = up.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["X-Served-By", "Sec-Fetch"]);
     }
 }

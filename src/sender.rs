@@ -1,355 +1,14 @@
-//! The one write path of a connection, and [`Sender`], which lets any thread
-//! use it.
-//!
-//! Every frame of a connection, whether sent by its own thread (data, automatic
-//! Pongs, close replies) or by a `Sender` on another thread, is written whole
-//! under one lock, so frames never interleave. After a Close has gone out
-//! nothing more is written, whoever asks.
+//! [`Sender`]: sending on a connection from any thread.
 
-use std::io::{self, IoSlice};
-use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::error::{is_timeout, Error, Result, Timeout};
-use crate::frame::{encode_header, OpCode, MAX_HEADER};
-use crate::message::{CloseCode, CloseFrame, Message};
-use crate::stream::{Io, Stream};
-
-/// How a connection ended, for the server's disconnect log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Ending {
-    /// Who ended it: "peer", "server" or "error".
-    pub(crate) by: &'static str,
-    /// The close code sent or received, if any.
-    pub(crate) code: Option<CloseCode>,
-    /// What went wrong, when an error ended it.
-    pub(crate) error: Option<String>,
-}
-
-/// State shared by a connection and its Senders.
-pub(crate) struct Shared {
-    out: Mutex<Out>,
-    /// The stream again, only for cutting it: never held while writing, so
-    /// shutdown never waits behind a slow writer.
-    cutter: Mutex<Option<Arc<dyn Stream + Send + Sync>>>,
-    /// Set once a Close frame has been written; read without the lock by the
-    /// connection thread on each wake-up.
-    close_sent: AtomicBool,
-}
-
-struct Out {
-    /// The connection's stream, shared once the connection has been split
-    /// for Senders. `None` means the connection thread writes to its own.
-    sink: Option<Io<dyn Stream + Send + Sync>>,
-    /// A write failed or timed out mid-frame: the stream is unusable.
-    broken: bool,
-    /// The connection is over; nothing may be written.
-    finished: bool,
-    ending: Option<Ending>,
-    /// When our Close went out, for the close timeout.
-    close_sent_at: Option<Instant>,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("out", &self.out)
-            .field("close_sent", &self.close_sent())
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Out")
-            .field("split", &self.sink.is_some())
-            .field("broken", &self.broken)
-            .field("finished", &self.finished)
-            .finish()
-    }
-}
-
-impl Shared {
-    pub(crate) fn new() -> Arc<Shared> {
-        Arc::new(Shared {
-            cutter: Mutex::new(None),
-            out: Mutex::new(Out {
-                sink: None,
-                broken: false,
-                finished: false,
-                ending: None,
-                close_sent_at: None,
-            }),
-            close_sent: AtomicBool::new(false),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Out> {
-        // A panic cannot happen while the lock is held (only writes run under
-        // it), but recovering keeps one bad thread from wedging the others.
-        self.out
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The lock, unless another thread holds it right now.
-    fn try_lock(&self) -> Option<MutexGuard<'_, Out>> {
-        match self.out.try_lock() {
-            Ok(out) => Some(out),
-            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
-    }
-
-    pub(crate) fn is_split(&self) -> bool {
-        self.lock().sink.is_some()
-    }
-
-    /// Switches every write to `stream`, a shared reference to the
-    /// connection's stream, so other threads can send and cut it.
-    pub(crate) fn split(&self, stream: Arc<dyn Stream + Send + Sync>) {
-        *self.cutter.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&stream));
-        self.lock().sink = Some(Io(stream));
-    }
-
-    pub(crate) fn close_sent(&self) -> bool {
-        self.close_sent.load(Ordering::Acquire)
-    }
-
-    /// When the close timeout runs out, once our Close has been sent.
-    pub(crate) fn close_deadline(&self, close_timeout: Duration) -> Option<Instant> {
-        if !self.close_sent() {
-            return None;
-        }
-        let sent = self.lock().close_sent_at?;
-        Some(sent.checked_add(close_timeout).unwrap_or(sent))
-    }
-
-    pub(crate) fn is_finished(&self) -> bool {
-        let out = self.lock();
-        out.finished || out.broken
-    }
-
-    /// Encodes and writes one frame. `own` is the connection's own stream,
-    /// used until the connection is split.
-    pub(crate) fn write_frame(
-        &self,
-        own: Option<&mut dyn Stream>,
-        opcode: OpCode,
-        payload: &[u8],
-    ) -> Result<()> {
-        let mut header = [0u8; MAX_HEADER];
-        let n = encode_header(true, opcode, payload.len() as u64, None, &mut header);
-        let out = self.lock();
-        self.write_locked(
-            out,
-            own,
-            &header[..n],
-            payload,
-            opcode == OpCode::Close,
-            None,
-        )
-    }
-
-    /// Writes a data frame already encoded as `head` + `body`, whole and
-    /// within `limit` in all, or fails and marks the stream broken: the hub's
-    /// path, where one slow peer must not hold up the others.
-    pub(crate) fn write_bounded(&self, head: &[u8], body: &[u8], limit: Duration) -> Result<()> {
-        let out = self.lock();
-        self.write_locked(out, None, head, body, false, Some(limit))
-    }
-
-    fn write_locked(
-        &self,
-        mut out: MutexGuard<'_, Out>,
-        own: Option<&mut dyn Stream>,
-        head: &[u8],
-        body: &[u8],
-        is_close: bool,
-        limit: Option<Duration>,
-    ) -> Result<()> {
-        if out.finished || out.broken || self.close_sent() {
-            return Err(Error::Closed);
-        }
-        let result = match (out.sink.as_mut(), own) {
-            (Some(sink), _) => write_all2(sink, head, body, limit),
-            (None, Some(own)) => write_all2(own, head, body, limit),
-            (None, None) => return Err(Error::Closed),
-        };
-        match result {
-            Ok(()) => {
-                if is_close {
-                    out.close_sent_at = Some(Instant::now());
-                    self.close_sent.store(true, Ordering::Release);
-                }
-                Ok(())
-            }
-            Err(e) => {
-                out.broken = true;
-                if let Some(sink) = out.sink.as_ref() {
-                    // Wake the connection thread out of its read.
-                    let _ = sink.shutdown(Shutdown::Both);
-                }
-                Err(Error::from_io(e, Timeout::Write))
-            }
-        }
-    }
-
-    pub(crate) fn send_close(
-        &self,
-        own: Option<&mut dyn Stream>,
-        code: CloseCode,
-        reason: &str,
-    ) -> Result<()> {
-        let mut payload = [0u8; 125];
-        let n = CloseFrame::encode(code, reason, &mut payload)?;
-        self.write_frame(own, OpCode::Close, &payload[..n])
-    }
-
-    /// Sends Close unless another thread is writing right now: server
-    /// shutdown must not queue behind a slow writer. `None` means busy.
-    pub(crate) fn try_send_close(&self, code: CloseCode, reason: &str) -> Option<Result<()>> {
-        let out = self.try_lock()?;
-        let mut payload = [0u8; 125];
-        let result = CloseFrame::encode(code, reason, &mut payload).and_then(|n| {
-            let mut header = [0u8; MAX_HEADER];
-            let h = encode_header(true, OpCode::Close, n as u64, None, &mut header);
-            self.write_locked(out, None, &header[..h], &payload[..n], true, None)
-        });
-        Some(result)
-    }
-
-    /// Ends the connection: lets go of the shared stream so the socket
-    /// closes with the connection, and records how it ended (the first record
-    /// wins).
-    pub(crate) fn finish(&self, ending: Ending) {
-        let mut out = self.lock();
-        out.finished = true;
-        out.ending.get_or_insert(ending);
-        out.sink = None;
-        drop(out);
-        self.cutter.lock().unwrap_or_else(|p| p.into_inner()).take();
-    }
-
-    /// Sets how long one write to this connection may make no progress.
-    pub(crate) fn set_write_timeout(&self, timeout: Duration) -> Result<()> {
-        let out = self.lock();
-        match out.sink.as_ref() {
-            Some(sink) => Ok(sink.set_write_timeout(Some(timeout))?),
-            None => Err(Error::Closed),
-        }
-    }
-
-    pub(crate) fn ending(&self) -> Option<Ending> {
-        self.lock().ending.clone()
-    }
-
-    /// Cuts the connection at the TCP level, whatever its state, without
-    /// waiting for a writer: its write fails at once and releases the lock.
-    pub(crate) fn shutdown_stream(&self) {
-        self.out_broken();
-        if let Some(cutter) = self
-            .cutter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            let _ = cutter.shutdown(Shutdown::Both);
-        }
-    }
-
-    /// Marks the stream unusable, if no writer is busy with it (a busy one
-    /// finds out from its failing write).
-    fn out_broken(&self) {
-        if let Some(mut out) = self.try_lock() {
-            out.broken = true;
-        }
-    }
-}
-
-/// Frames up to this size, header included, are copied into one stack
-/// buffer and sent with a plain `write`. On Linux a `writev` takes a longer
-/// kernel path than a `send` of the same bytes (iovec import, `vfs_writev`,
-/// file permission checks), about 0.4 us more per call in `perf` profiles
-/// of 64 connections echoing 32 B, where the copy costs nanoseconds (see
-/// DESIGN.md for the A/B figures). Larger frames keep the vectored write,
-/// which spares a copy.
-const COALESCE: usize = 128;
-
-/// Writes `a` then `b` as if by one `write_all`, in one system call when the
-/// socket takes it all: a small frame copied whole into one buffer, a larger
-/// one with a vectored write.
-///
-/// The socket's write timeout bounds each call: a peer that stops reading
-/// fails the write. With `limit`, the whole frame must also go out within
-/// it, so a peer reading a little at a time cannot stretch it either.
-fn write_all2<W: Stream + ?Sized>(
-    w: &mut W,
-    a: &[u8],
-    b: &[u8],
-    limit: Option<Duration>,
-) -> io::Result<()> {
-    let total = a.len() + b.len();
-    if total <= COALESCE {
-        let mut frame = [0u8; COALESCE];
-        frame[..a.len()].copy_from_slice(a);
-        frame[a.len()..total].copy_from_slice(b);
-        return write_all_within(w, &frame[..total], &[], limit);
-    }
-    write_all_within(w, a, b, limit)
-}
-
-/// [`write_all2`]'s loop, for `a` and `b` as given.
-fn write_all_within<W: Stream + ?Sized>(
-    w: &mut W,
-    a: &[u8],
-    b: &[u8],
-    limit: Option<Duration>,
-) -> io::Result<()> {
-    let total = a.len() + b.len();
-    // The clock is read only for a bounded write (the hub's path), not on
-    // every frame.
-    let start = limit.map(|_| Instant::now());
-    let mut shortened = false;
-    let mut done = 0;
-    let result = loop {
-        if done == total {
-            break w.flush();
-        }
-        if let (Some(limit), Some(start), true) = (limit, start, done > 0) {
-            match limit.checked_sub(start.elapsed()) {
-                Some(left) if left > Duration::from_millis(0) => {
-                    match w.set_write_timeout(Some(left)) {
-                        Ok(()) => shortened = true,
-                        Err(e) => break Err(e),
-                    }
-                }
-                _ => break Err(io::ErrorKind::TimedOut.into()),
-            }
-        }
-        // `write_vectored` would be a `writev` even with `b` empty.
-        let written = if done >= a.len() {
-            w.write(&b[done - a.len()..])
-        } else if b.is_empty() {
-            w.write(&a[done..])
-        } else {
-            w.write_vectored(&[IoSlice::new(&a[done..]), IoSlice::new(b)])
-        };
-        match written {
-            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => break Err(io::ErrorKind::TimedOut.into()),
-            Err(e) => break Err(e),
-        }
-    };
-    if let (Some(limit), true) = (limit, shortened) {
-        let _ = w.set_write_timeout(Some(limit));
-    }
-    result
-}
+use crate::error::Result;
+use crate::message::Payload;
+use crate::proto::close::CloseCode;
+use crate::proto::frame::OpCode;
+use crate::proto::Role;
+use crate::writer::Writer;
 
 /// Sends on a connection from any thread, while the connection's own thread
 /// is blocked in [`WebSocket::read`](crate::WebSocket::read).
@@ -378,19 +37,19 @@ fn write_all_within<W: Stream + ?Sized>(
 /// ```
 #[derive(Clone, Debug)]
 pub struct Sender {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) writer: Arc<Writer>,
 }
 
 impl Sender {
-    /// Sends a message. A [`Message::Close`] starts the close handshake, which
+    /// Sends a message. A [`Message::Close`](crate::Message::Close) starts the close handshake, which
     /// the connection's own thread finishes.
     ///
     /// # Errors
-    /// [`Error::Closed`] once the connection is closed or a Close has been
-    /// sent; [`Error::Timeout`] if the write stalled past the write timeout;
-    /// [`Error::Config`] for a control payload over 125 bytes.
-    pub fn send(&self, message: impl Into<Message>) -> Result<()> {
-        send_message(&self.shared, None, message.into())
+    /// [`Error::Closed`](crate::Error::Closed) once the connection is closed or a Close has been
+    /// sent; [`Error::Timeout`](crate::Error::Timeout) if the write stalled past the write timeout;
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a control payload over 125 bytes.
+    pub fn send(&self, message: impl Payload) -> Result<()> {
+        self.writer.send(None, message.outgoing())
     }
 
     /// Sends a Ping with up to 125 bytes of payload.
@@ -398,12 +57,12 @@ impl Sender {
     /// # Errors
     /// As for [`Sender::send`].
     pub fn ping(&self, payload: &[u8]) -> Result<()> {
-        send_message(&self.shared, None, Message::Ping(payload.to_vec()))
+        self.writer.write_frame(None, OpCode::Ping, payload)
     }
 
     /// Starts the close handshake from this thread: sends Close with `code`
     /// and `reason` (at most 123 bytes). The connection's own thread then
-    /// sees the peer's reply as [`Message::Close`]. If none comes, it fails
+    /// sees the peer's reply as [`Message::Close`](crate::Message::Close). If none comes, it fails
     /// with [`Timeout::Close`](crate::Timeout::Close) at its next wake-up
     /// after [`Config::close_timeout`](crate::Config::close_timeout): a read
     /// already blocked cannot be shortened, so that is at the latest the
@@ -412,114 +71,22 @@ impl Sender {
     /// # Errors
     /// As for [`Sender::send`].
     pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
-        self.shared.send_close(None, code, reason)
+        self.writer.send_close(None, code, reason)
     }
 
     /// Writes a frame whose header was encoded once for many connections,
     /// within `limit` in all.
     pub(crate) fn send_encoded(&self, head: &[u8], payload: &[u8], limit: Duration) -> Result<()> {
-        self.shared.write_bounded(head, payload, limit)
+        self.writer.write_bounded(head, payload, limit)
+    }
+
+    /// Which end of the connection this sends from.
+    pub fn role(&self) -> Role {
+        self.writer.role()
     }
 
     /// Whether the connection is closed or closing, so sends will fail.
     pub fn is_closed(&self) -> bool {
-        self.shared.is_finished() || self.shared.close_sent()
-    }
-}
-
-/// The one place a [`Message`] becomes a frame, for both the connection and
-/// its Senders.
-pub(crate) fn send_message(
-    shared: &Shared,
-    own: Option<&mut dyn Stream>,
-    message: Message,
-) -> Result<()> {
-    let (opcode, payload): (OpCode, &[u8]) = match &message {
-        Message::Text(s) => (OpCode::Text, s.as_bytes()),
-        Message::Binary(b) => (OpCode::Binary, b),
-        Message::Ping(b) => (OpCode::Ping, b),
-        Message::Pong(b) => (OpCode::Pong, b),
-        Message::Close(None) => (OpCode::Close, &[]),
-        Message::Close(Some(f)) => return shared.send_close(own, f.code, &f.reason),
-    };
-    if opcode.is_control() && payload.len() > 125 {
-        return Err(Error::Config("control frame payload over 125 bytes"));
-    }
-    shared.write_frame(own, opcode, payload)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{Read, Write};
-
-    /// Takes at most `max` bytes a call and counts the kinds of call.
-    struct Trickle {
-        out: Vec<u8>,
-        max: usize,
-        writes: usize,
-        vectored: usize,
-    }
-
-    impl Write for Trickle {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.writes += 1;
-            let n = buf.len().min(self.max);
-            self.out.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            self.vectored += 1;
-            let mut left = self.max;
-            for buf in bufs {
-                let n = buf.len().min(left);
-                self.out.extend_from_slice(&buf[..n]);
-                left -= n;
-            }
-            Ok(self.max - left)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Read for Trickle {
-        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-            Ok(0)
-        }
-    }
-
-    impl Stream for Trickle {}
-
-    /// Every byte arrives in order, however the writes are cut; small frames
-    /// never take the vectored path, and a socket that takes everything
-    /// gets one call.
-    #[test]
-    fn write_all2_sends_head_then_body() {
-        // (header length, body length, bytes taken per call, vectored?)
-        let cases = [
-            (2, 32, usize::MAX, false),
-            (2, 32, 5, false),
-            (4, COALESCE - 4, usize::MAX, false),
-            (4, COALESCE - 3, usize::MAX, true),
-            (10, 70_000, 3, true),
-            (10, 70_000, 7_000, true),
-        ];
-        for &(h, b, max, vectored) in &cases {
-            let head: Vec<u8> = (0..h).map(|i| i as u8).collect();
-            let body: Vec<u8> = (0..b).map(|i| (i * 7) as u8).collect();
-            let mut w = Trickle {
-                out: Vec::new(),
-                max,
-                writes: 0,
-                vectored: 0,
-            };
-            write_all2(&mut w, &head, &body, None).unwrap();
-            assert_eq!(w.out, [head, body].concat(), "{} + {} by {}", h, b, max);
-            assert_eq!(w.vectored > 0, vectored, "{} + {} by {}", h, b, max);
-            if max == usize::MAX {
-                assert_eq!(w.writes + w.vectored, 1, "{} + {}", h, b);
-            }
-        }
+        self.writer.is_finished() || self.writer.close_sent()
     }
 }

@@ -11,20 +11,22 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::connection::WebSocket;
 use crate::error::{Error, HandshakeError, Result};
 use crate::handshake::{self, write_refusal, Hook, Outcome};
-use crate::message::CloseCode;
+use crate::proto::close::CloseCode;
+use crate::proto::Role;
 use crate::request::{Action, Request};
-use crate::sender::Shared;
+use crate::socket::Socket;
 use crate::stream::Io;
+use crate::websocket::WebSocket;
+use crate::writer::Writer;
 
 /// A WebSocket server: a blocking `TcpListener` that runs each connection on
 /// its own thread.
 ///
 /// ```no_run
 /// use tinyws::{Config, Server};
-/// let server = Server::bind("0.0.0.0:9001", Config::default())?;
+/// let server = Server::bind("0.0.0.0:9001", &Config::default())?;
 /// server.serve(|mut ws| {
 ///     while let Ok(msg) = ws.read() {
 ///         if msg.is_data() && ws.send(msg).is_err() {
@@ -72,7 +74,7 @@ struct Spares {
 struct Registry {
     next_id: u64,
     /// Every connection thread's write path; `true` once upgraded.
-    live: HashMap<u64, (Arc<Shared>, bool)>,
+    live: HashMap<u64, (Arc<Writer>, bool)>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -137,7 +139,7 @@ impl State {
 }
 
 /// The handler type, shared by every connection thread.
-type Handler = dyn Fn(WebSocket<TcpStream>) + Send + Sync;
+type Handler = dyn Fn(WebSocket) + Send + Sync;
 
 impl Server {
     /// Binds the listener. Use port 0 to let the OS choose, then read it
@@ -145,9 +147,19 @@ impl Server {
     ///
     /// # Errors
     /// [`Error::Config`] for a bad `config`; I/O errors from binding.
-    pub fn bind(addr: impl ToSocketAddrs, config: Config) -> Result<Server> {
+    pub fn bind(addr: impl ToSocketAddrs, config: &Config) -> Result<Server> {
         config.validate()?;
-        let listener = TcpListener::bind(addr)?;
+        Server::from_listener(TcpListener::bind(addr)?, config)
+    }
+
+    /// A server on a listener you already have, such as one that systemd
+    /// passed in (socket activation: `std::os::unix::io::FromRawFd` on
+    /// descriptor 3).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad `config`; I/O errors from the listener.
+    pub fn from_listener(listener: TcpListener, config: &Config) -> Result<Server> {
+        config.validate()?;
         let local = listener.local_addr()?;
         // Shutdown wakes the accept loop by connecting to it.
         let wake_ip = match local.ip() {
@@ -157,7 +169,7 @@ impl Server {
         };
         Ok(Server {
             listener,
-            config: Arc::new(config),
+            config: Arc::new(config.clone()),
             hook: None,
             state: Arc::new(State {
                 shutting_down: AtomicBool::new(false),
@@ -194,15 +206,15 @@ impl Server {
     /// a WebSocket endpoint.
     ///
     /// ```no_run
-    /// use tinyws::{Action, Config, Response, Server, Upgrade};
-    /// let server = Server::bind("0.0.0.0:9001", Config::default())?
+    /// use tinyws::{Action, Config, Reply, Server, Upgrade};
+    /// let server = Server::bind("0.0.0.0:9001", &Config::default())?
     ///     .on_request(|req| {
     ///         if !req.is_upgrade() {
-    ///             return Response::html("<h1>dashboard</h1>").into();
+    ///             return Reply::html("<h1>dashboard</h1>").into();
     ///         }
     ///         match req.query() {
     ///             Some("token=secret") => Upgrade::new().into(),
-    ///             _ => Response::text(401, "token required").into(),
+    ///             _ => Reply::text(401, "token required").into(),
     ///         }
     ///     });
     /// # Ok::<(), tinyws::Error>(())
@@ -237,7 +249,7 @@ impl Server {
     /// I/O errors from the listener itself during shutdown.
     pub fn serve<F>(self, handler: F) -> Result<()>
     where
-        F: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+        F: Fn(WebSocket) + Send + Sync + 'static,
     {
         let handler: Arc<Handler> = Arc::new(handler);
         log::info!("listening on {}", self.local_addr()?);
@@ -367,7 +379,7 @@ impl Server {
             }
             let past_deadline = Instant::now() >= deadline;
             // Act outside the registry lock: the lock is only for bookkeeping.
-            let live: Vec<(u64, Arc<Shared>, bool)> = self
+            let live: Vec<(u64, Arc<Writer>, bool)> = self
                 .state
                 .lock()
                 .live
@@ -493,12 +505,12 @@ impl Connection {
             Some(stream) => stream,
             None => return,
         };
-        let shared = Shared::new();
+        let writer = Writer::new(Role::Server);
         let registration = {
             let mut registry = self.state.lock();
             let id = registry.next_id;
             registry.next_id += 1;
-            registry.live.insert(id, (Arc::clone(&shared), false));
+            registry.live.insert(id, (Arc::clone(&writer), false));
             Registration {
                 state: Arc::clone(&self.state),
                 id,
@@ -513,11 +525,11 @@ impl Connection {
         }
         // Shared from the start, so that shutdown can cut a connection in
         // any state without a second file descriptor.
-        let stream = Io::new(stream);
+        let stream = Io::new(Socket::from(stream));
         if let Some(handle) = stream.share() {
-            shared.split(handle);
+            writer.split(handle);
         }
-        let ws = match self.open(stream, shared) {
+        let ws = match self.open(stream, writer) {
             Some(ws) => ws,
             None => return,
         };
@@ -528,20 +540,17 @@ impl Connection {
     /// point of a connection's stack, and the resident stack of every idle
     /// connection is as deep as that point ever went.
     #[inline(never)]
-    fn open(
-        &self,
-        stream: Io<TcpStream>,
-        shared: Arc<Shared>,
-    ) -> Option<Box<WebSocket<TcpStream>>> {
+    fn open(&self, mut stream: Io<Socket>, writer: Arc<Writer>) -> Option<Box<WebSocket>> {
         let peer = self.peer;
-        match handshake::handshake(
-            stream,
-            &self.config,
-            self.hook.as_deref(),
-            Some(peer),
-            shared,
-        ) {
-            Ok(Outcome::Open(ws)) => Some(ws),
+        match handshake::handshake(&mut stream, &self.config, self.hook.as_deref(), Some(peer)) {
+            Ok(Outcome::Open(agreed)) => Some(WebSocket::boxed(
+                stream,
+                &self.config,
+                writer,
+                Some(agreed.request),
+                agreed.subprotocol,
+                &agreed.rest,
+            )),
             Ok(Outcome::Answered(req, status)) => {
                 log::info!("{} {} {} -> {}", peer, req.method(), req.uri(), status);
                 None
@@ -559,9 +568,9 @@ impl Connection {
 
     /// The upgraded connection's life: the handler, then the log line.
     #[inline(never)]
-    fn converse(&self, ws: Box<WebSocket<TcpStream>>, registration: Registration) {
+    fn converse(&self, ws: Box<WebSocket>, registration: Registration) {
         let peer = self.peer;
-        let shared = Arc::clone(ws.shared());
+        let shared = Arc::clone(ws.writer());
         let late = {
             let mut registry = self.state.lock();
             if let Some(entry) = registry.live.get_mut(&registration.id) {
@@ -613,7 +622,7 @@ fn log_panic(peer: SocketAddr, panic: &(dyn std::any::Any + Send)) {
 
 /// Ends the connection if the handler let it escape, and logs how it ended.
 #[inline(never)]
-fn ended(peer: SocketAddr, path: &str, shared: &Shared, started: Instant) {
+fn ended(peer: SocketAddr, path: &str, shared: &Writer, started: Instant) {
     if !shared.is_finished() {
         // The handler moved the connection elsewhere and returned: the
         // connection ends with its handler, so that the connection cap,
@@ -626,7 +635,11 @@ fn ended(peer: SocketAddr, path: &str, shared: &Shared, started: Instant) {
     }
     let ending = shared.ending();
     let (by, code, error) = match &ending {
-        Some(e) => (e.by, e.code.map(|c| c.0), e.error.as_deref()),
+        Some(e) => (
+            e.by.describe(Role::Server),
+            e.code.map(|c| c.0),
+            e.error.as_deref(),
+        ),
         None => ("handler", None, None),
     };
     log::info!(

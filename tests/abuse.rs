@@ -78,8 +78,8 @@ fn reset_peak() {
 /// Echoes data; reports how the connection ended.
 fn reporting_echo(config: Config) -> (TestServer, Receiver<std::result::Result<(), Error>>) {
     let (tx, rx) = report();
-    let server = Server::bind("127.0.0.1:0", config).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| loop {
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| loop {
         match ws.read() {
             Ok(Message::Close(_)) => return tx.send(Ok(())),
             Ok(msg) if msg.is_data() => {
@@ -201,8 +201,9 @@ fn fragment_flood_is_stopped_by_the_fragment_cap() {
         100_000
     });
     c.expect_close(1009);
-    let sent = flood.join().unwrap();
-    assert!(sent < 100_000, "the server read the whole flood");
+    // After its Close the server discards the rest of the flood (until the
+    // peer closes or the close timeout passes), holding none of it.
+    flood.join().unwrap();
     assert!(matches!(
         recv(&rx),
         Err(Error::TooManyFragments { max: 1024 })
@@ -515,8 +516,8 @@ fn many_max_size_messages_at_once_stay_within_budget() {
     let size = config.max_message_size;
     let budget = (clients * (size + size / 4 + 4096 + config.stack_size)) as u64 + 16 * MIB;
     let (tx, rx) = report();
-    let server = Server::bind("127.0.0.1:0", config).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         let mut held = Vec::new();
         while let Ok(msg) = ws.read() {
             if msg.is_data() {
@@ -572,8 +573,8 @@ type Collected = (Vec<Message>, Option<Error>);
 /// Collects every message until the connection ends, then reports them.
 fn collector() -> (TestServer, Receiver<Collected>) {
     let (tx, rx) = report();
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         let mut got = Vec::new();
         loop {
             match ws.read() {
@@ -649,8 +650,8 @@ fn messages_sent_before_close_are_flushed_before_the_close_frame() {
     // 200 × 32 KiB from the handler and 50 more from a Sender: more than the
     // socket buffers hold, so the writes block while the client dawdles.
     for explicit_close in [true, false] {
-        let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-        let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+        let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+        let server = TestServer::start(server, move |mut ws: WebSocket| {
             let sender = ws.sender().unwrap();
             let other = thread::spawn(move || {
                 for i in 0..50u8 {

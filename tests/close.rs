@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::net::TcpStream;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
 fn peer_close_code_is_echoed_then_tcp_closes() {
     let server = TestServer::echo(Config::default());
     for code in [
-        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999,
+        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999,
     ] {
         let mut c = Client::open(server.addr);
         c.send_frame(true, 8, &close_payload(code, b"done"));
@@ -46,7 +45,7 @@ fn empty_close_gets_an_empty_close() {
 fn invalid_close_codes_get_1002() {
     let server = TestServer::echo(Config::default());
     for code in [
-        0u16, 999, 1004, 1005, 1006, 1012, 1015, 1016, 2000, 2999, 5000, 65535,
+        0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535,
     ] {
         let mut c = Client::open(server.addr);
         c.send_frame(true, 8, &close_payload(code, b""));
@@ -75,8 +74,8 @@ fn invalid_utf8_reason_gets_1007() {
 #[test]
 fn handler_sees_the_close_once_then_closed() {
     let (tx, rx) = report();
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         let first = ws.read();
         let again = ws.read();
         let send = ws.send("too late");
@@ -103,8 +102,8 @@ fn handler_sees_the_close_once_then_closed() {
 #[test]
 fn local_close_waits_for_the_peer() {
     let (tx, rx) = report();
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         let result = ws.close(CloseCode(4000), "bye");
         tx.send(format!("{:?} {:?}", result, ws.send("after")));
     });
@@ -129,8 +128,8 @@ fn local_close_waits_for_the_peer() {
 fn local_close_times_out_when_the_peer_never_answers() {
     let (tx, rx) = report();
     let config = Config::default().close_timeout(Duration::from_millis(300));
-    let server = Server::bind("127.0.0.1:0", config).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         let result = ws.close(CloseCode::NORMAL, "");
         tx.send(matches!(result, Err(Error::Timeout(Timeout::Close))));
     });
@@ -143,8 +142,8 @@ fn local_close_times_out_when_the_peer_never_answers() {
 
 #[test]
 fn dropping_the_connection_closes_with_1000() {
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, |ws: WebSocket<TcpStream>| drop(ws));
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, |ws: WebSocket| drop(ws));
     let mut c = Client::open(server.addr);
     assert_eq!(c.read_frame().close_code(), Some(1000));
     // The server has already closed TCP: nothing is left to answer.

@@ -4,7 +4,7 @@
 use std::net::TcpStream;
 
 use tinyws::{
-    CloseCode, CloseFrame, Config, Error, Hub, Message, ProtocolError, Request, Response, Sender,
+    CloseCode, CloseFrame, Config, Error, Hub, Message, ProtocolError, Reply, Request, Sender,
     Server, ServerHandle, Timeout, WebSocket,
 };
 
@@ -14,6 +14,7 @@ fn clone_send<T: Clone + Send + 'static>() {}
 #[test]
 fn main_types_are_send_and_sync() {
     send_sync::<WebSocket<TcpStream>>();
+    send_sync::<WebSocket>();
     send_sync::<Sender>();
     send_sync::<Server>();
     send_sync::<ServerHandle>();
@@ -23,7 +24,7 @@ fn main_types_are_send_and_sync() {
     send_sync::<Message>();
     send_sync::<CloseFrame>();
     send_sync::<Request>();
-    send_sync::<Response>();
+    send_sync::<Reply>();
 }
 
 #[test]
@@ -69,22 +70,22 @@ fn errors_map_to_their_close_codes() {
 fn bad_config_is_an_error_not_a_panic() {
     let bad = Config::default().max_message_size(0);
     assert!(matches!(
-        Server::bind("127.0.0.1:0", bad),
+        Server::bind("127.0.0.1:0", &bad),
         Err(Error::Config(_))
     ));
     let bad = Config::default().stack_size(1);
     assert!(matches!(
-        Server::bind("127.0.0.1:0", bad),
+        Server::bind("127.0.0.1:0", &bad),
         Err(Error::Config(_))
     ));
 }
 
 #[test]
 fn close_codes_allowed_on_the_wire() {
-    for code in [1000, 1003, 1007, 1011, 3000, 4999] {
+    for code in [1000, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 4999] {
         assert!(CloseCode(code).is_allowed(), "{}", code);
     }
-    for code in [999, 1004, 1005, 1006, 1012, 2999, 5000] {
+    for code in [999, 1004, 1005, 1006, 1015, 2999, 5000] {
         assert!(!CloseCode(code).is_allowed(), "{}", code);
     }
 }

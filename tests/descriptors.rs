@@ -22,7 +22,7 @@ fn open_fds() -> usize {
 fn a_connection_with_a_sender_holds_one_descriptor() {
     const N: usize = 16;
     let senders: &'static Mutex<Vec<Sender>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
     let server = TestServer::start(server, move |mut ws| {
         // A Sender kept elsewhere, as a hub subscriber would be.
         senders.lock().unwrap().push(ws.sender().unwrap());

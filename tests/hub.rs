@@ -2,7 +2,6 @@
 
 mod support;
 
-use std::net::TcpStream;
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread;
@@ -17,8 +16,8 @@ fn hub_server(hub: &Hub) -> (TestServer, mpsc::Receiver<()>) {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
     let hub = hub.clone();
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         let sender = ws.sender().unwrap();
         hub.subscribe(sender).unwrap();
         let _ = tx.lock().unwrap().send(());
@@ -169,8 +168,8 @@ fn sender_writes_from_another_thread_while_the_owner_reads() {
     let tx = Mutex::new(tx);
     let (done_tx, done_rx) = mpsc::channel::<Option<tinyws::CloseFrame>>();
     let done_tx = Mutex::new(done_tx);
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         tx.lock().unwrap().send(ws.sender().unwrap()).unwrap();
         // The owner blocks in read and echoes; the Sender runs elsewhere.
         loop {

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::net::TcpStream;
 use std::time::Duration;
 
 use support::{frame, report, Client, TestServer};
@@ -19,8 +18,8 @@ fn silent_client_gets_a_ping_then_1011() {
     let config = Config::default()
         .ping_interval(Some(ms(150)))
         .ping_timeout(ms(300));
-    let server = Server::bind("127.0.0.1:0", config).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         let result = ws.read();
         tx.send(matches!(result, Err(Error::Timeout(Timeout::Ping))));
     });

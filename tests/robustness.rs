@@ -51,7 +51,7 @@ fn a_slow_reader_cannot_stretch_a_broadcast_past_the_stall_timeout() {
     let hub = tinyws::Hub::new(Duration::from_millis(300));
     let subscribed = hub.clone();
     let (tx, rx) = support::report();
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
     let server = TestServer::start(server, move |mut ws| {
         subscribed.subscribe(ws.sender().unwrap()).unwrap();
         tx.send(());
@@ -84,7 +84,7 @@ fn a_slow_but_steady_reader_gets_a_large_message_whole() {
         .write_timeout(Duration::from_secs(2))
         .max_message_size(16 << 20);
     let server = TestServer::start(
-        Server::bind("127.0.0.1:0", config).unwrap(),
+        Server::bind("127.0.0.1:0", &config).unwrap(),
         move |mut ws| {
             // Wait for the client's word, so no frame bytes can arrive in the
             // same read as the 101 response.
@@ -120,7 +120,7 @@ fn a_close_from_a_sender_times_out_as_a_close() {
         .ping_interval(Some(Duration::from_millis(200)))
         .close_timeout(Duration::from_millis(300));
     let server = TestServer::start(
-        Server::bind("127.0.0.1:0", config).unwrap(),
+        Server::bind("127.0.0.1:0", &config).unwrap(),
         move |mut ws| {
             let sender = ws.sender().unwrap();
             sender.close(CloseCode::NORMAL, "bye").unwrap();
@@ -146,11 +146,11 @@ fn a_close_from_a_sender_times_out_as_a_close() {
 fn forbidden_close_codes_are_refused() {
     let (tx, rx) = support::report();
     let server = TestServer::start(
-        Server::bind("127.0.0.1:0", Config::default()).unwrap(),
+        Server::bind("127.0.0.1:0", &Config::default()).unwrap(),
         move |mut ws| {
             let results: Vec<_> = [1005u16, 1006, 1015, 0, 2999]
                 .iter()
-                .map(|c| matches!(ws.close(CloseCode(*c), ""), Err(Error::Config(_))))
+                .map(|c| matches!(ws.close(CloseCode(*c), ""), Err(Error::InvalidInput(_))))
                 .collect();
             tx.send(results);
             let _ = ws.close(CloseCode::NORMAL, "");
@@ -169,7 +169,7 @@ fn forbidden_close_codes_are_refused() {
 fn a_connection_ends_with_its_handler() {
     let (tx, rx) = support::report();
     let server = TestServer::start(
-        Server::bind("127.0.0.1:0", Config::default()).unwrap(),
+        Server::bind("127.0.0.1:0", &Config::default()).unwrap(),
         move |ws| {
             // Keep the WebSocket alive elsewhere, then return.
             tx.send(ws);

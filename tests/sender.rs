@@ -4,16 +4,14 @@
 
 mod support;
 
-use std::net::TcpStream;
-
 use support::{report, Client, TestServer};
 use tinyws::{CloseCode, Config, Error, Message, Sender, Server, WebSocket};
 
 /// A server whose handler hands its Sender to the test, then echoes.
 fn sender_server() -> (TestServer, std::sync::mpsc::Receiver<Sender>) {
     let (tx, rx) = report();
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         tx.send(ws.sender().unwrap());
         support::echo_handler(ws);
     });
@@ -59,8 +57,8 @@ fn frames_from_many_threads_never_interleave() {
     const SIZES: [usize; 7] = [1, 125, 126, 5000, 65535, 65536, 70000];
     let size = |thread: u8, i: usize| SIZES[(i + usize::from(thread)) % SIZES.len()];
 
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         let sender = ws.sender().unwrap();
         for t in 0..THREADS {
             let sender = sender.clone();
@@ -108,8 +106,8 @@ fn frames_from_many_threads_never_interleave() {
 #[test]
 fn send_after_close_is_closed() {
     let (tx, rx) = report();
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         let sender = ws.sender().unwrap();
         let closed = ws.close(CloseCode::NORMAL, "done");
         tx.send(format!(

@@ -6,7 +6,6 @@
 mod support;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +14,14 @@ use support::{
     frame, frame_header, report, upgrade_request, upgrade_request_with, wait_until, Client,
     TestServer,
 };
-use tinyws::{Config, Error, Message, Response, Server, Timeout, Upgrade, WebSocket};
+use tinyws::{Config, Error, Message, Reply, Server, Timeout, Upgrade, WebSocket};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 /// A handler that first sends what it knows about its request, then echoes.
-fn describe_then_echo(mut ws: WebSocket<TcpStream>) {
+fn describe_then_echo(mut ws: WebSocket) {
     let about = {
         let req = ws
             .request()
@@ -49,7 +48,7 @@ fn text(f: support::Frame) -> String {
 // ---- 1. The handshake hook ----
 
 fn hook_server(seen: support::Reporter<String>) -> TestServer {
-    let server = Server::bind("127.0.0.1:0", Config::default())
+    let server = Server::bind("127.0.0.1:0", &Config::default())
         .unwrap()
         .on_request(move |req| {
             seen.send(format!(
@@ -64,7 +63,7 @@ fn hook_server(seen: support::Reporter<String>) -> TestServer {
                 if req.path() == "/upgrade-anyway" {
                     return Upgrade::new().into();
                 }
-                return Response::html("<h1>dashboard</h1>").into();
+                return Reply::html("<h1>dashboard</h1>").into();
             }
             match req.query() {
                 Some("token=secret") => Upgrade::new().header("X-Hello", "world").into(),
@@ -74,7 +73,7 @@ fn hook_server(seen: support::Reporter<String>) -> TestServer {
                     .header("X-Evil", "a\r\nSet-Cookie: stolen=1")
                     .header("X-Fine", "yes")
                     .into(),
-                _ => Response::text(401, "token required").into(),
+                _ => Reply::text(401, "token required").into(),
             }
         });
     TestServer::start(server, describe_then_echo)
@@ -271,7 +270,7 @@ fn subprotocol_server(require: bool) -> TestServer {
     let config = Config::default()
         .subprotocols(vec!["chat".into(), "superchat".into()])
         .require_subprotocol(require);
-    let server = Server::bind("127.0.0.1:0", config).unwrap();
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
     TestServer::start(server, describe_then_echo)
 }
 
@@ -460,9 +459,9 @@ fn trickled_handshake_is_cut_at_the_deadline_with_408() {
 fn non_reading_client_is_dropped_on_the_write_timeout() {
     let (tx, rx) = report();
     let config = Config::default().write_timeout(ms(300));
-    let server = Server::bind("127.0.0.1:0", config).unwrap();
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
     let handle = server.handle();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         if ws.read().is_err() {
             return;
         }
@@ -500,8 +499,8 @@ fn non_reading_client_is_dropped_on_the_write_timeout() {
 fn shutdown_sends_1001_and_serve_returns_after_joining() {
     let finished = Arc::new(AtomicUsize::new(0));
     let done = Arc::clone(&finished);
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, move |ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, move |ws: WebSocket| {
         support::echo_handler(ws);
         // Slow to finish: serve must wait for it.
         std::thread::sleep(ms(200));
@@ -547,9 +546,9 @@ fn during_shutdown_newcomers_get_503_and_silent_peers_are_cut() {
 
 #[test]
 fn shutdown_from_inside_a_handler() {
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
     let handle = server.handle();
-    let server = TestServer::start(server, move |mut ws: WebSocket<TcpStream>| {
+    let server = TestServer::start(server, move |mut ws: WebSocket| {
         while let Ok(msg) = ws.read() {
             if msg == Message::Text("stop".into()) {
                 handle.shutdown();
@@ -573,8 +572,8 @@ fn shutdown_from_inside_a_handler() {
 fn configured_stack_size_is_used() {
     const BIG: usize = 256 * 1024;
     let config = Config::default().stack_size(1024 * 1024);
-    let server = Server::bind("127.0.0.1:0", config).unwrap();
-    let server = TestServer::start(server, |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
+    let server = TestServer::start(server, |mut ws: WebSocket| {
         if let Ok(msg) = ws.read() {
             let mut scratch = [0u8; BIG];
             for (i, b) in scratch.iter_mut().enumerate() {
@@ -593,8 +592,8 @@ fn configured_stack_size_is_used() {
 
 #[test]
 fn handler_panic_closes_with_1011_and_others_keep_working() {
-    let server = Server::bind("127.0.0.1:0", Config::default()).unwrap();
-    let server = TestServer::start(server, |mut ws: WebSocket<TcpStream>| {
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    let server = TestServer::start(server, |mut ws: WebSocket| {
         while let Ok(msg) = ws.read() {
             if msg == Message::Text("panic".into()) {
                 panic!("handler panic on purpose");

@@ -30,7 +30,7 @@ fn served_by(server: &TestServer, rx: &std::sync::mpsc::Receiver<ThreadId>) -> T
 
 fn start(config: Config) -> (TestServer, std::sync::mpsc::Receiver<ThreadId>) {
     let (tx, rx) = support::report();
-    let server = Server::bind("127.0.0.1:0", config).unwrap();
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
     let server = TestServer::start(server, move |ws| {
         tx.send(thread::current().id());
         support::echo_handler(ws);

@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::net::TcpStream;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -50,13 +49,17 @@ impl Feed {
             }
             recent.push_back(message.clone());
         }
-        self.hub.broadcast(message)
+        match &message {
+            Message::Text(text) => self.hub.broadcast(text),
+            Message::Binary(bytes) => self.hub.broadcast(bytes),
+            _ => 0,
+        }
     }
 
     /// Runs one client: the replay, then live messages until it leaves.
     /// Messages from the client are read (to answer pings and see its
     /// Close) and dropped.
-    pub(crate) fn handle(&self, mut ws: WebSocket<TcpStream>) {
+    pub(crate) fn handle(&self, mut ws: WebSocket) {
         let sender = match ws.sender() {
             Ok(sender) => sender,
             Err(_) => return,

@@ -71,7 +71,7 @@ fn run(o: Options) -> Result<i32, String> {
     })?;
     let config = config(&o);
     let max_message = config.max_message_size;
-    let server = Server::bind(&o.addr, config)
+    let server = Server::bind(&o.addr, &config)
         .map_err(|e| match e {
             tinyws::Error::Config(_) => e.to_string(),
             e => format!("cannot listen on {}: {}", o.addr, e),
@@ -145,7 +145,7 @@ fn announce(o: &Options, local: SocketAddr) {
     }
 }
 
-fn echo(mut ws: tinyws::WebSocket<std::net::TcpStream>) {
+fn echo(mut ws: tinyws::WebSocket) {
     while let Ok(message) = ws.read() {
         if message.is_data() && ws.send(message).is_err() {
             break;

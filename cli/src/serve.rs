@@ -17,7 +17,6 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::net::TcpStream;
 use std::process::{ChildStdin, ChildStdout, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -46,7 +45,7 @@ pub(crate) struct Serve {
 
 impl Serve {
     /// Runs one connection: its process, both pumps, and the clean-up.
-    pub(crate) fn handle(&self, mut ws: WebSocket<TcpStream>) {
+    pub(crate) fn handle(&self, mut ws: WebSocket) {
         let peer = ws
             .request()
             .and_then(|r| r.peer_addr())
@@ -152,7 +151,7 @@ impl Serve {
     /// ends.
     fn relay_input(
         &self,
-        ws: &mut WebSocket<TcpStream>,
+        ws: &mut WebSocket,
         queue: &mpsc::Sender<Vec<u8>>,
         backlog: &AtomicUsize,
     ) {

@@ -7,7 +7,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use tinyws::{Action, Request, Response, Upgrade};
+use tinyws::{Action, Reply, Request, Upgrade};
 
 /// The page `--console` serves at `/`.
 const CONSOLE: &str = include_str!("console.html");
@@ -51,17 +51,17 @@ impl Site {
             "GET" => false,
             "HEAD" => true,
             _ => {
-                return Response::text(405, "only GET and HEAD\n")
+                return Reply::text(405, "only GET and HEAD\n")
                     .header("Allow", "GET, HEAD")
                     .into()
             }
         };
         let response = if self.console && req.path() == "/" {
-            Response::html(CONSOLE).header("Cache-Control", "no-cache")
+            Reply::html(CONSOLE).header("Cache-Control", "no-cache")
         } else {
             match &self.root {
                 Some(root) => serve_file(root, req.path()),
-                None => Response::text(404, "not found\n"),
+                None => Reply::text(404, "not found\n"),
             }
         };
         if head {
@@ -72,7 +72,7 @@ impl Site {
     }
 }
 
-fn serve_file(root: &Path, url_path: &str) -> Response {
+fn serve_file(root: &Path, url_path: &str) -> Reply {
     let path = match resolve(root, url_path) {
         Ok(path) => path,
         Err(status) => {
@@ -81,7 +81,7 @@ fn serve_file(root: &Path, url_path: &str) -> Response {
                 403 => "forbidden\n",
                 _ => "not found\n",
             };
-            return Response::text(status, body);
+            return Reply::text(status, body);
         }
     };
     let contents = fs::File::open(&path).and_then(|f| {
@@ -92,16 +92,16 @@ fn serve_file(root: &Path, url_path: &str) -> Response {
     match contents {
         Ok(data) if data.len() as u64 > MAX_FILE => {
             log::warn!("{} is over 16 MiB, too large to serve", path.display());
-            Response::text(500, "file too large\n")
+            Reply::text(500, "file too large\n")
         }
-        Ok(data) => Response::new(200)
+        Ok(data) => Reply::new(200)
             .header("Content-Type", content_type(&path))
             .header("X-Content-Type-Options", "nosniff")
             .header("Cache-Control", "no-cache")
             .body(data),
         Err(e) => {
             log::warn!("cannot read {}: {}", path.display(), e);
-            Response::text(404, "not found\n")
+            Reply::text(404, "not found\n")
         }
     }
 }

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyws::{CloseCode, Config, Message, WebSocket};
+use tinyws::{CloseCode, Config, Message, Role, WebSocket};
 use tinyws_fuzz::{check_server_output, MemStream};
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         .max_fragments(8)
         .ping_interval(None);
     let echo = data.first().map_or(false, |b| b & 1 == 1);
-    let mut ws = WebSocket::from_raw(MemStream::from_fuzz(data), &config).unwrap();
+    let mut ws = WebSocket::from_raw(MemStream::from_fuzz(data), Role::Server, &config).unwrap();
     // Each Ok consumes at least one frame header, so the input bounds the loop.
     let mut closes = 0;
     while let Ok(msg) = ws.read() {
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
                     let _ = ws.close(CloseCode::NORMAL, "bye");
                 }
                 m if m.is_data() => {
-                    let _ = ws.send(m);
+                    let _ = ws.send(&m);
                 }
                 _ => {}
             }

@@ -5,8 +5,7 @@ use std::io::{self, Read, Write};
 
 /// An in-memory stream: reads come from `input` at most `chunk` bytes at a
 /// time (so frames and heads arrive split at arbitrary points), then end of
-/// file; writes collect in `output`. It keeps every default method of
-/// [`tinyws::Stream`]: no timeouts, no clone.
+/// file; writes collect in `output`. It cannot time out or be shared.
 #[derive(Debug)]
 pub struct MemStream {
     input: Vec<u8>,
@@ -58,7 +57,15 @@ impl Write for MemStream {
     }
 }
 
-impl tinyws::Stream for MemStream {}
+impl tinyws::Stream for MemStream {
+    // In memory: nothing ever blocks, so there is nothing to time out.
+    fn set_read_timeout(&self, _: Option<std::time::Duration>) -> io::Result<()> {
+        Ok(())
+    }
+    fn set_write_timeout(&self, _: Option<std::time::Duration>) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// A frame the server wrote.
 #[derive(Debug)]

@@ -38,7 +38,7 @@ impl TestServer {
     /// Starts `server` with `handler`.
     pub fn start<F>(server: Server, handler: F) -> TestServer
     where
-        F: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+        F: Fn(WebSocket) + Send + Sync + 'static,
     {
         init_log();
         let addr = server.local_addr().unwrap();
@@ -53,7 +53,7 @@ impl TestServer {
 
     /// An echo server with this config.
     pub fn echo(config: Config) -> TestServer {
-        let server = Server::bind("127.0.0.1:0", config).unwrap();
+        let server = Server::bind("127.0.0.1:0", &config).unwrap();
         TestServer::start(server, echo_handler)
     }
 
@@ -73,7 +73,7 @@ impl Drop for TestServer {
     }
 }
 
-pub fn echo_handler(mut ws: WebSocket<TcpStream>) {
+pub fn echo_handler(mut ws: WebSocket) {
     while let Ok(msg) = ws.read() {
         if msg.is_data() && ws.send(msg).is_err() {
             break;

@@ -15,6 +15,7 @@
 //! +-------------------------------+-------------------------------+
 //! ```
 
+use super::Role;
 use crate::error::{Error, ProtocolError, Result};
 
 /// The longest header: 2 bytes, an 8-byte length and a 4-byte mask.
@@ -76,23 +77,32 @@ impl OpCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
     pub(crate) fin: bool,
+    /// RSV1, RSV2 and RSV3 where they sit in the first byte (0x40, 0x20,
+    /// 0x10); only bits an extension allows get this far.
+    pub(crate) rsv: u8,
     pub(crate) opcode: OpCode,
     pub(crate) mask: Option<[u8; 4]>,
     pub(crate) len: u64,
 }
 
-/// Decodes a client frame's header from the start of `buf`.
+/// Decodes the header of a frame that `role` receives, from the start of
+/// `buf`. `rsv_allowed` holds the RSV bits a negotiated extension may set.
 ///
 /// Returns `Ok(None)` when more bytes are needed, or the header and its
 /// length. Everything the header alone can break is checked here, in the
 /// order the bytes arrive: reserved bits, opcode, control-frame rules, the
-/// length's top bit, and the client's mask.
-pub(crate) fn decode_header(buf: &[u8]) -> Result<Option<(Header, usize)>> {
+/// length's top bit, and the mask: a server receives only masked frames and
+/// a client only unmasked ones (RFC 6455 section 5.1).
+pub(crate) fn decode_header(
+    buf: &[u8],
+    role: Role,
+    rsv_allowed: u8,
+) -> Result<Option<(Header, usize)>> {
     let (b0, b1) = match buf {
         [b0, b1, ..] => (*b0, *b1),
         _ => return Ok(None),
     };
-    if b0 & 0x70 != 0 {
+    if b0 & 0x70 & !rsv_allowed != 0 {
         return Err(Error::Protocol(ProtocolError::ReservedBits));
     }
     let fin = b0 & 0x80 != 0;
@@ -126,35 +136,42 @@ pub(crate) fn decode_header(buf: &[u8]) -> Result<Option<(Header, usize)>> {
         },
         n => (n, 2),
     };
-    if !masked {
-        return Err(Error::Protocol(ProtocolError::UnmaskedFrame));
-    }
-    let mask = match buf.get(at..at + 4) {
-        Some(m) => [m[0], m[1], m[2], m[3]],
-        None => return Ok(None),
+    let mask = match (role, masked) {
+        (Role::Server, false) => return Err(Error::Protocol(ProtocolError::UnmaskedFrame)),
+        (Role::Client, true) => return Err(Error::Protocol(ProtocolError::MaskedFrame)),
+        (Role::Client, false) => None,
+        (Role::Server, true) => match buf.get(at..at + 4) {
+            Some(m) => {
+                at += 4;
+                Some([m[0], m[1], m[2], m[3]])
+            }
+            None => return Ok(None),
+        },
     };
-    at += 4;
     Ok(Some((
         Header {
             fin,
+            rsv: b0 & 0x70,
             opcode,
-            mask: Some(mask),
+            mask,
             len,
         },
         at,
     )))
 }
 
-/// Encodes a header into `out` and returns its length. Server frames pass
-/// `mask: None`; a mask is only for tests that play the client.
+/// Encodes a header into `out` and returns its length. Frames a server sends
+/// pass `mask: None`; a client's carry a fresh key. Only
+/// [`outbound`](super::outbound) and tests call this.
 pub(crate) fn encode_header(
     fin: bool,
+    rsv: u8,
     opcode: OpCode,
     len: u64,
     mask: Option<[u8; 4]>,
     out: &mut [u8; MAX_HEADER],
 ) -> usize {
-    out[0] = u8::from(fin) << 7 | opcode.bits();
+    out[0] = u8::from(fin) << 7 | (rsv & 0x70) | opcode.bits();
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     let mut at = if len < 126 {
         out[1] = mask_bit | len as u8;
@@ -175,29 +192,12 @@ pub(crate) fn encode_header(
     at
 }
 
-/// XORs `buf` with the mask, where `buf` starts `offset` bytes into the
-/// payload. Works eight bytes at a time in safe code.
-pub(crate) fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
-    let mut m = mask;
-    m.rotate_left(offset % 4);
-    let word = u64::from_ne_bytes([m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3]]);
-    let mut chunks = buf.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        chunk.copy_from_slice(&(u64::from_ne_bytes(w) ^ word).to_ne_bytes());
-    }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= m[i % 4];
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn decode(bytes: &[u8]) -> Result<Option<(Header, usize)>> {
-        decode_header(bytes)
+        decode_header(bytes, Role::Server, 0)
     }
 
     /// The masked examples of RFC 6455 section 5.7 (a server only reads
@@ -211,19 +211,19 @@ mod tests {
         .to_vec();
         let (h, n) = decode(&frame).unwrap().unwrap();
         assert_eq!((h.fin, h.opcode, h.len, n), (true, OpCode::Text, 5, 6));
-        apply_mask(&mut frame[n..], h.mask.unwrap(), 0);
+        crate::proto::mask::apply_mask(&mut frame[n..], h.mask.unwrap(), 0);
         assert_eq!(&frame[n..], b"Hello");
 
         // What the server writes: unmasked "Hello", and fragments "Hel" + "lo".
         let mut out = [0u8; MAX_HEADER];
-        let n = encode_header(true, OpCode::Text, 5, None, &mut out);
+        let n = encode_header(true, 0, OpCode::Text, 5, None, &mut out);
         assert_eq!(&out[..n], &[0x81, 0x05]);
-        let n = encode_header(false, OpCode::Text, 3, None, &mut out);
+        let n = encode_header(false, 0, OpCode::Text, 3, None, &mut out);
         assert_eq!(&out[..n], &[0x01, 0x03]);
-        let n = encode_header(true, OpCode::Continuation, 2, None, &mut out);
+        let n = encode_header(true, 0, OpCode::Continuation, 2, None, &mut out);
         assert_eq!(&out[..n], &[0x80, 0x02]);
         // Unmasked Ping and its masked Pong reply, "Hello".
-        let n = encode_header(true, OpCode::Ping, 5, None, &mut out);
+        let n = encode_header(true, 0, OpCode::Ping, 5, None, &mut out);
         assert_eq!(&out[..n], &[0x89, 0x05]);
         let pong = [
             0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
@@ -231,9 +231,9 @@ mod tests {
         let (h, _) = decode(&pong).unwrap().unwrap();
         assert_eq!(h.opcode, OpCode::Pong);
         // 256 bytes and 64 KiB binary messages: 16-bit and 64-bit lengths.
-        let n = encode_header(true, OpCode::Binary, 256, None, &mut out);
+        let n = encode_header(true, 0, OpCode::Binary, 256, None, &mut out);
         assert_eq!(&out[..n], &[0x82, 0x7E, 0x01, 0x00]);
-        let n = encode_header(true, OpCode::Binary, 65536, None, &mut out);
+        let n = encode_header(true, 0, OpCode::Binary, 65536, None, &mut out);
         assert_eq!(&out[..n], &[0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0]);
     }
 
@@ -248,7 +248,7 @@ mod tests {
             (1 << 40, 10),
         ] {
             let mut out = [0u8; MAX_HEADER];
-            let n = encode_header(true, OpCode::Binary, len, Some([1, 2, 3, 4]), &mut out);
+            let n = encode_header(true, 0, OpCode::Binary, len, Some([1, 2, 3, 4]), &mut out);
             assert_eq!(n, header_len + 4, "len {}", len);
             let (h, used) = decode(&out[..n]).unwrap().unwrap();
             assert_eq!((h.len, used), (len, n));
@@ -275,6 +275,36 @@ mod tests {
         )*};
     }
 
+    /// A client reads what a server writes: unmasked frames only.
+    #[test]
+    fn client_role_wants_unmasked_frames() {
+        let hello = [0x81, 0x05, b'H', b'e', b'l', b'l', b'o'];
+        let (h, n) = decode_header(&hello, Role::Client, 0).unwrap().unwrap();
+        assert_eq!((h.opcode, h.len, h.mask, n), (OpCode::Text, 5, None, 2));
+        let masked = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d];
+        assert!(matches!(
+            decode_header(&masked, Role::Client, 0),
+            Err(Error::Protocol(ProtocolError::MaskedFrame))
+        ));
+    }
+
+    /// RSV bits pass only where an extension allows them, and come back in
+    /// the header.
+    #[test]
+    fn rsv_bits_pass_only_when_allowed() {
+        let rsv1 = [0xC1, 0x80, 0, 0, 0, 0];
+        let (h, _) = decode_header(&rsv1, Role::Server, 0x40).unwrap().unwrap();
+        assert_eq!(h.rsv, 0x40);
+        let rsv2 = [0xA1, 0x80, 0, 0, 0, 0];
+        assert!(matches!(
+            decode_header(&rsv2, Role::Server, 0x40),
+            Err(Error::Protocol(ProtocolError::ReservedBits))
+        ));
+        let mut out = [0u8; MAX_HEADER];
+        let n = encode_header(true, 0x40, OpCode::Text, 3, None, &mut out);
+        assert_eq!(&out[..n], &[0xC1, 0x03]);
+    }
+
     rejects! {
         unmasked: [0x81, 0x00] => ProtocolError::UnmaskedFrame,
         rsv1: [0xC1, 0x80, 0, 0, 0, 0] => ProtocolError::ReservedBits,
@@ -285,41 +315,6 @@ mod tests {
         control_too_large: [0x89, 0xFE, 0, 126] => ProtocolError::ControlFrameTooLarge,
         fragmented_ping: [0x09, 0x80, 0, 0, 0, 0] => ProtocolError::FragmentedControlFrame,
         length_top_bit: [0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0] => ProtocolError::LengthTopBit,
-    }
-
-    #[test]
-    fn masking_at_every_alignment_and_offset() {
-        let mask = [0xA1, 0xB2, 0xC3, 0xD4];
-        let data: Vec<u8> = (0..100u8).collect();
-        let naive = |offset: usize, len: usize| -> Vec<u8> {
-            (0..len).map(|i| data[i] ^ mask[(offset + i) % 4]).collect()
-        };
-        let mut backing = [0u8; 128];
-        for align in 0..8 {
-            for offset in 0..4 {
-                for len in [0, 1, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 91] {
-                    let buf = &mut backing[align..align + len];
-                    buf.copy_from_slice(&data[..len]);
-                    apply_mask(buf, mask, offset);
-                    assert_eq!(
-                        buf,
-                        &naive(offset, len)[..],
-                        "align {} offset {} len {}",
-                        align,
-                        offset,
-                        len
-                    );
-                }
-            }
-        }
-        // Masking in pieces equals masking at once.
-        let mut whole = data.clone();
-        apply_mask(&mut whole, mask, 0);
-        let mut pieces = data.clone();
-        let (a, b) = pieces.split_at_mut(13);
-        apply_mask(a, mask, 0);
-        apply_mask(b, mask, 13);
-        assert_eq!(whole, pieces);
     }
 
     /// decode(encode(h)) == h, over a seeded pseudo-random sweep.
@@ -344,9 +339,10 @@ mod tests {
             let fin = opcode.is_control() || r & 4 != 0;
             let mask = (next() as u32).to_be_bytes();
             let mut out = [0u8; MAX_HEADER];
-            let n = encode_header(fin, opcode, len, Some(mask), &mut out);
+            let n = encode_header(fin, 0, opcode, len, Some(mask), &mut out);
             let want = Header {
                 fin,
+                rsv: 0,
                 opcode,
                 mask: Some(mask),
                 len,
