@@ -59,8 +59,7 @@ pub(crate) fn parse(
     buf: &[u8],
     peer: Option<SocketAddr>,
 ) -> Result<Option<(Request, usize)>, HandshakeError> {
-    // On the heap rather than the stack: a connection thread's stack pages
-    // stay resident for its whole life, heap memory is reused.
+    // On the heap. Stack depth: DESIGN.md, "Memory".
     let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
@@ -322,7 +321,7 @@ pub(crate) fn read_head<S: Stream + ?Sized, T>(
     deadline: Instant,
     parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, HandshakeError>,
 ) -> Result<Head<T>> {
-    // A fixed buffer on the heap; see `parse` for why not the stack.
+    // A fixed buffer on the heap. Stack depth: DESIGN.md, "Memory".
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0;
     loop {

@@ -1,6 +1,7 @@
-//! A small, blocking WebSocket server (RFC 6455) for Raspberry Pi-class
+//! A small, blocking WebSocket library (RFC 6455) for Raspberry Pi-class
 //! devices: one OS thread per connection over `std::net`, a fixed-buffer
-//! handshake, five small dependencies and no `unsafe`.
+//! handshake, a sans-IO protocol core shared by the server and client
+//! roles, five small dependencies and no `unsafe`.
 //!
 //! ```no_run
 //! use tinyws::{Config, Server};
@@ -49,13 +50,24 @@
 //! |---|---|
 //! | 1000 | the handler dropped the connection, or echoing the peer's 1000 |
 //! | 1001 | the server shuts down |
-//! | 1002 | unmasked frame, reserved bits or opcode, bad control frame, bad fragmentation, bad close payload |
+//! | 1002 | a frame masked the wrong way for the [`Role`], reserved bits or opcode, bad control frame, bad fragmentation, bad close payload |
 //! | 1007 | invalid UTF-8 in a text message or close reason |
 //! | 1009 | frame, message or fragment count over the limits |
 //! | 1011 | the handler panicked, or the peer stopped answering pings |
 //!
 //! A clean close is data, not an error: `read()` returns
-//! [`Message::Close`] once; only use after that is [`Error::Closed`].
+//! [`Message::Close`] once; only use after that is [`Error::Closed`]. A bad
+//! argument (a Ping payload over 125 bytes) is [`Error::InvalidInput`] and
+//! leaves the connection open.
+//!
+//! # Roles
+//!
+//! A [`WebSocket`] is either end of a connection: [`Role::Server`] for
+//! connections a [`Server`] or [`accept`] opened, [`Role::Client`] for the
+//! other end. The role decides which frames must be masked, masks a
+//! client's frames with a fresh key each, and decides who closes TCP first.
+//! [`WebSocket::from_raw`] takes the role of a stream whose handshake was
+//! done elsewhere.
 //!
 //! # Threading model and shutdown
 //!

@@ -536,9 +536,8 @@ impl Connection {
         self.converse(ws, registration);
     }
 
-    /// The opening handshake, in a frame of its own: it is the deepest
-    /// point of a connection's stack, and the resident stack of every idle
-    /// connection is as deep as that point ever went.
+    /// The opening handshake, and the connection built into its box.
+    /// Stack depth: DESIGN.md, "Memory".
     #[inline(never)]
     fn open(&self, mut stream: Io<Socket>, writer: Arc<Writer>) -> Option<Box<WebSocket>> {
         let peer = self.peer;
@@ -567,6 +566,7 @@ impl Connection {
     }
 
     /// The upgraded connection's life: the handler, then the log line.
+    /// Stack depth: DESIGN.md, "Memory".
     #[inline(never)]
     fn converse(&self, ws: Box<WebSocket>, registration: Registration) {
         let peer = self.peer;
@@ -590,9 +590,7 @@ impl Connection {
         log_connected(peer, &path);
         let started = Instant::now();
         let handler = &self.handler;
-        // Unboxed only for the handler: a copy held in this frame and in
-        // catch_unwind's would put each idle connection's stack a page
-        // deeper.
+        // Unboxed only for the handler. Stack depth: DESIGN.md, "Memory".
         if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(move || handler(*ws))) {
             log_panic(peer, &*panic);
         }
@@ -601,9 +599,8 @@ impl Connection {
     }
 }
 
-// The log lines around a handler live in functions of their own, kept out
-// of `converse`: its frame stays on the stack for the connection's whole
-// life, under the handler's.
+// The log lines around a handler live in functions of their own. Stack
+// depth: DESIGN.md, "Memory".
 
 #[inline(never)]
 fn log_connected(peer: SocketAddr, path: &str) {

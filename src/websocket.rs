@@ -22,9 +22,8 @@ use crate::stream::{discard, Io, Stream};
 use crate::writer::{Ending, Writer};
 
 /// Read the first bytes after an idle spell into the stack, so a connection
-/// that never speaks never allocates a read buffer. Small, because every
-/// idle connection's stack stays resident as deep as this read went
-/// (DESIGN.md, "Memory").
+/// that never speaks never allocates a read buffer. Small: stack depth,
+/// DESIGN.md, "Memory".
 const FIRST_READ: usize = 128;
 
 /// One open WebSocket connection, server or client side.
