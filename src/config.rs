@@ -1,5 +1,6 @@
 //! Limits and timeouts, with defaults sized for a Raspberry Pi.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -53,6 +54,12 @@ pub struct Config {
     /// Server only: the most connections open at once, including those still
     /// in their handshake. Beyond it new clients get HTTP 503. Defaults to 256.
     pub max_connections: usize,
+    /// Server only: the most connections still in their opening handshake,
+    /// inside [`max_connections`](Self::max_connections). When a new client
+    /// would exceed it (or the whole cap), the handshake that has waited
+    /// longest is cut to make room, so silent sockets can neither lock out new
+    /// clients nor crowd out open connections. Defaults to 64.
+    pub max_handshakes: usize,
     /// Server only: the stack size of each connection thread, in bytes.
     /// Defaults to 64 KiB.
     pub stack_size: usize,
@@ -68,6 +75,20 @@ pub struct Config {
     /// Accept any Origin. Only for endpoints that hold nothing a web page on
     /// another site should reach. Defaults to `false`.
     pub allow_any_origin: bool,
+    /// Host names accepted in the Host header besides this device's own, such
+    /// as `"pi.example.com"` (a public name, or the name a reverse proxy
+    /// forwards). This device's own are always accepted: IP literals,
+    /// `localhost`, the machine's host name and any `NAME.local`. Any other
+    /// Host gets HTTP 421 and neither a WebSocket nor a page, which defeats DNS
+    /// rebinding (see the README). `"*"` accepts every host. Ports are
+    /// ignored. Defaults to none.
+    pub allowed_hosts: Vec<String>,
+    /// The addresses of reverse proxies whose `X-Forwarded-For`,
+    /// `X-Forwarded-Host` and `Forwarded` headers are believed: from these
+    /// peers the client's address and the host it asked for are taken from
+    /// those headers. From any other peer the headers are ignored. Defaults
+    /// to none.
+    pub trusted_proxies: Vec<IpAddr>,
     /// The subprotocols this server speaks. The first one the client offers
     /// that is in this list is chosen. Defaults to none.
     pub subprotocols: Vec<String>,
@@ -88,10 +109,13 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(5),
             max_connections: 256,
+            max_handshakes: 64,
             stack_size: 64 * 1024,
             spare_threads: 8,
             allowed_origins: Vec::new(),
             allow_any_origin: false,
+            allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
             subprotocols: Vec::new(),
             require_subprotocol: false,
         }
@@ -138,6 +162,8 @@ setters! {
     write_timeout: Duration;
     /// Set [`Self::max_connections`].
     max_connections: usize;
+    /// Set [`Self::max_handshakes`].
+    max_handshakes: usize;
     /// Set [`Self::stack_size`].
     stack_size: usize;
     /// Set [`Self::spare_threads`].
@@ -146,6 +172,10 @@ setters! {
     allowed_origins: Vec<String>;
     /// Set [`Self::allow_any_origin`].
     allow_any_origin: bool;
+    /// Set [`Self::allowed_hosts`].
+    allowed_hosts: Vec<String>;
+    /// Set [`Self::trusted_proxies`].
+    trusted_proxies: Vec<IpAddr>;
     /// Set [`Self::subprotocols`].
     subprotocols: Vec<String>;
     /// Set [`Self::require_subprotocol`].
@@ -197,6 +227,13 @@ impl Config {
             self.max_connections > 0,
             "max_connections must be at least 1",
         )?;
+        check(self.max_handshakes > 0, "max_handshakes must be at least 1")?;
+        check(
+            self.allowed_hosts
+                .iter()
+                .all(|h| h == "*" || crate::handshake::is_valid_host(h)),
+            "allowed_hosts entries must be host names, such as pi.example.com",
+        )?;
         check(
             self.stack_size >= MIN_STACK,
             "stack_size must be at least 16 KiB",
@@ -224,10 +261,13 @@ mod tests {
         assert_eq!(c.close_timeout, Duration::from_secs(5));
         assert_eq!(c.write_timeout, Duration::from_secs(5));
         assert_eq!(c.max_connections, 256);
+        assert_eq!(c.max_handshakes, 64);
         assert_eq!(c.stack_size, 64 * 1024);
         assert_eq!(c.spare_threads, 8);
         assert!(c.allowed_origins.is_empty());
         assert!(!c.allow_any_origin);
+        assert!(c.allowed_hosts.is_empty());
+        assert!(c.trusted_proxies.is_empty());
         assert!(c.subprotocols.is_empty());
         assert!(!c.require_subprotocol);
         assert!(c.validate().is_ok());
@@ -240,6 +280,9 @@ mod tests {
             Config::default().ping_interval(Some(Duration::from_secs(0))),
             Config::default().stack_size(1024),
             Config::default().max_connections(0),
+            Config::default().max_handshakes(0),
+            Config::default().allowed_hosts(vec!["http://pi.example.com".into()]),
+            Config::default().allowed_hosts(vec!["pi.example.com/ws".into()]),
             Config::default().require_subprotocol(true),
             Config::default().close_timeout(Duration::MAX),
         ];

@@ -95,7 +95,9 @@ pub(crate) struct Accepted {
 /// and subprotocol policy. Each refusal carries its status and reason.
 pub(crate) fn validate(req: &Request, config: &Config) -> Result<Accepted, HandshakeError> {
     let refuse = |status, reason| Err(HandshakeError::new(status, reason));
-    if req.method() != "GET" {
+    // HEAD gets what GET would get, without the body.
+    let method = req.method();
+    if method != "GET" && (method != "HEAD" || req.is_upgrade()) {
         return refuse(405, "method not allowed: a websocket upgrade uses GET");
     }
     if req.minor_version() < 1 {
@@ -107,11 +109,20 @@ pub(crate) fn validate(req: &Request, config: &Config) -> Result<Accepted, Hands
             "this is a websocket endpoint: send a websocket upgrade request",
         );
     }
-    if req
-        .header_bytes("host")
-        .map_or(true, |h| trim(h).is_empty())
-    {
-        return refuse(400, "missing host header");
+    check_host(req, config)?;
+    // A body would otherwise be read as the first WebSocket frames: the
+    // request smuggling shape of RFC 9112 section 6.3.
+    if req.header_values("transfer-encoding").next().is_some() {
+        return refuse(
+            400,
+            "an upgrade request must not have a body (transfer-encoding)",
+        );
+    }
+    if req.header_values("content-length").any(|v| trim(v) != b"0") {
+        return refuse(
+            400,
+            "an upgrade request must not have a body (content-length)",
+        );
     }
     if !req.has_token("connection", "upgrade") {
         return refuse(400, "connection header must include upgrade");
@@ -125,9 +136,7 @@ pub(crate) fn validate(req: &Request, config: &Config) -> Result<Accepted, Hands
         Some(_) => return refuse(400, "sec-websocket-key must be the base64 of 16 bytes"),
         None => return refuse(400, "missing or repeated sec-websocket-key"),
     };
-    if !origin_allowed(req, config) {
-        return refuse(403, "origin not allowed");
-    }
+    origin_allowed(req, config)?;
     let subprotocol = req
         .subprotocols()
         .find(|p| config.subprotocols.iter().any(|s| s == p))
@@ -160,14 +169,21 @@ fn is_valid_key(key: &[u8]) -> bool {
 }
 
 /// The default Origin policy: no Origin (not a browser), the same origin as
-/// the Host header, or one on the allowlist. See the README for why.
-fn origin_allowed(req: &Request, config: &Config) -> bool {
-    let origin = match req.header("origin") {
-        None => return true,
-        Some(o) => o.trim(),
+/// the host the client asked for, or one on the allowlist. An Origin that is
+/// repeated or not ASCII is refused, never taken for absent. See the README
+/// for why.
+fn origin_allowed(req: &Request, config: &Config) -> Result<(), HandshakeError> {
+    let mut values = req.header_values("origin");
+    let origin = match (values.next(), values.next()) {
+        (None, _) => return Ok(()),
+        (Some(_), Some(_)) => return Err(HandshakeError::new(400, "repeated origin header")),
+        (Some(o), None) => match std::str::from_utf8(trim(o)) {
+            Ok(o) if o.is_ascii() => o,
+            _ => return Err(HandshakeError::new(400, "origin header is not ascii")),
+        },
     };
     if config.allow_any_origin {
-        return true;
+        return Ok(());
     }
     let unslashed = origin.trim_end_matches('/');
     if config
@@ -175,27 +191,133 @@ fn origin_allowed(req: &Request, config: &Config) -> bool {
         .iter()
         .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(unslashed))
     {
-        return true;
+        return Ok(());
     }
     let (scheme, authority) = match origin.split_once("://") {
         Some(parts) => parts,
-        None => return false, // "null" and other opaque origins
+        // "null" and other opaque origins
+        None => return Err(ORIGIN_OPAQUE),
     };
     let default_port = match scheme.to_ascii_lowercase().as_str() {
         "https" | "wss" => 443,
         _ => 80,
     };
-    let host = match req.header("host") {
-        Some(h) => h.trim(),
-        None => return false,
-    };
     match (
         split_host_port(authority, default_port),
-        split_host_port(host, default_port),
+        split_host_port(req.host(), default_port),
     ) {
-        (Some((oh, op)), Some((hh, hp))) => oh.eq_ignore_ascii_case(hh) && op == hp,
-        _ => false,
+        (Some((oh, op)), Some((hh, hp))) if oh.eq_ignore_ascii_case(hh) && op == hp => Ok(()),
+        _ if req.host_is_forwarded() => Err(ORIGIN_NOT_FORWARDED_HOST),
+        _ => Err(ORIGIN_NOT_HOST),
     }
+}
+
+const ORIGIN_OPAQUE: HandshakeError = HandshakeError::new(
+    403,
+    "origin not allowed: an opaque origin, not in allowed_origins",
+);
+const ORIGIN_NOT_HOST: HandshakeError = HandshakeError::new(
+    403,
+    "origin not allowed: not the host's origin (same host and port), not in allowed_origins",
+);
+const ORIGIN_NOT_FORWARDED_HOST: HandshakeError = HandshakeError::new(
+    403,
+    "origin not allowed: not the forwarded host's origin, not in allowed_origins",
+);
+
+/// RFC 9112 section 3.2: exactly one Host header, with a valid value,
+/// answered with 400 otherwise; then the name must be this device's or an
+/// allowed one, against DNS rebinding (see the README), answered with 421.
+pub(crate) fn check_host(req: &Request, config: &Config) -> Result<(), HandshakeError> {
+    let refuse = |status, reason| Err(HandshakeError::new(status, reason));
+    let mut hosts = req.header_values("host");
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => return refuse(400, "repeated host header"),
+        (None, _) if req.minor_version() >= 1 => return refuse(400, "missing host header"),
+        (None, _) => return Ok(()), // HTTP/1.0: nothing to check
+        (Some(h), None) if trim(h).is_empty() => return refuse(400, "missing host header"),
+        (Some(h), None) => {
+            if !std::str::from_utf8(trim(h)).map_or(false, is_valid_host) {
+                return refuse(400, "invalid host header");
+            }
+        }
+    }
+    let host = req.host();
+    if !is_valid_host(host) {
+        return refuse(400, "invalid host in the request target or forwarded host");
+    }
+    if host_allowed(host, config) {
+        Ok(())
+    } else {
+        refuse(
+            421,
+            "host not allowed: not this device's name; add it to allowed_hosts (tinyws --host NAME)",
+        )
+    }
+}
+
+/// Whether `host` is a syntactically valid `host[:port]` (RFC 3986
+/// section 3.2.2): a bracketed IPv6 address or a name of unreserved,
+/// sub-delims and percent characters, and at most a 16-bit port.
+pub(crate) fn is_valid_host(host: &str) -> bool {
+    if host.contains('/') {
+        return false;
+    }
+    let (name, port) = match split_host_port(host, 0) {
+        Some(parts) => parts,
+        None => return false,
+    };
+    let _ = port;
+    if host.starts_with('[') {
+        return name.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
+}
+
+/// This device's names, and those the configuration adds.
+fn host_allowed(host: &str, config: &Config) -> bool {
+    let name = match split_host_port(host, 0) {
+        Some((name, _)) => name.trim_end_matches('.').to_ascii_lowercase(),
+        None => return false,
+    };
+    if host.starts_with('[') || name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true; // an IP literal: no DNS name to rebind
+    }
+    // Never resolved through public DNS: `localhost` by the resolver and
+    // browsers (RFC 6761), `.local` by multicast DNS on the link (RFC 6762).
+    if name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local") {
+        return true;
+    }
+    let listed = config.allowed_hosts.iter().any(|a| {
+        a == "*"
+            || split_host_port(a, 0).map_or(false, |(n, _)| {
+                n.trim_end_matches('.').eq_ignore_ascii_case(&name)
+            })
+    });
+    listed || this_host_name().map_or(false, |h| h.eq_ignore_ascii_case(&name))
+}
+
+/// The machine's host name, read once.
+fn this_host_name() -> Option<String> {
+    static NAME: std::sync::Mutex<Option<Option<String>>> = std::sync::Mutex::new(None);
+    let mut name = NAME.lock().unwrap_or_else(|p| p.into_inner());
+    name.get_or_insert_with(|| {
+        ["/proc/sys/kernel/hostname", "/etc/hostname"]
+            .iter()
+            .find_map(|path| {
+                let text = std::fs::read_to_string(path).ok()?;
+                let text = text.trim();
+                if text.is_empty() {
+                    None
+                } else {
+                    Some(text.to_ascii_lowercase())
+                }
+            })
+    })
+    .clone()
 }
 
 /// Splits `host[:port]` or `[v6][:port]`.
@@ -237,6 +359,11 @@ pub(crate) fn write_accept(out: &mut Vec<u8>, accepted: &Accepted, extra: &[(Str
 /// Writes a refusal: the status, the headers its status calls for, and the
 /// reason as a one-line plain-text body.
 pub(crate) fn write_refusal(out: &mut Vec<u8>, err: &HandshakeError) {
+    write_refusal_to(out, err, false);
+}
+
+/// [`write_refusal`], without the body when answering HEAD.
+fn write_refusal_to(out: &mut Vec<u8>, err: &HandshakeError, head_only: bool) {
     let mut response = Reply::text(err.status, format!("{}\n", err.reason));
     response = match err.status {
         405 => response.header("Allow", "GET"),
@@ -246,11 +373,13 @@ pub(crate) fn write_refusal(out: &mut Vec<u8>, err: &HandshakeError) {
         503 => response.header("Retry-After", "5"),
         _ => response,
     };
-    write_response(out, &response);
+    write_response(out, &response, head_only);
 }
 
-/// Writes a plain HTTP response, always with `Connection: close`.
-pub(crate) fn write_response(out: &mut Vec<u8>, response: &Reply) {
+/// Writes a plain HTTP response, always with `Connection: close`. An answer
+/// to HEAD has the headers GET would get, Content-Length included, and no
+/// body (RFC 9110 section 9.3.2).
+pub(crate) fn write_response(out: &mut Vec<u8>, response: &Reply, head_only: bool) {
     let _ = write!(
         out,
         "HTTP/1.1 {} {}\r\n",
@@ -265,7 +394,9 @@ pub(crate) fn write_response(out: &mut Vec<u8>, response: &Reply) {
         "Content-Length: {}\r\nConnection: close\r\n\r\n",
         response.body.len()
     );
-    out.extend_from_slice(&response.body);
+    if !head_only {
+        out.extend_from_slice(&response.body);
+    }
 }
 
 fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -296,6 +427,7 @@ fn reason_phrase(status: u16) -> &'static str {
         408 => "Request Timeout",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
+        421 => "Misdirected Request",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -338,6 +470,14 @@ pub(crate) fn read_head<S: Stream + ?Sized, T>(
         };
         let scan_from = filled.saturating_sub(3);
         filled += n;
+        // A TLS record header: content type 22 (handshake), version 3.x.
+        // No HTTP request starts with byte 0x16.
+        if buf[0] == 0x16 && (filled < 2 || buf[1] == 0x03) {
+            if filled < 2 {
+                continue;
+            }
+            return Err(Error::Handshake(TLS_ON_PLAIN_PORT));
+        }
         let window = &buf[scan_from..filled];
         let blank_line =
             window.windows(2).any(|w| w == b"\n\n") || window.windows(3).any(|w| w == b"\n\r\n");
@@ -357,6 +497,13 @@ pub(crate) fn read_head<S: Stream + ?Sized, T>(
         }
     }
 }
+
+/// A TLS ClientHello on the plain port: closed with no answer, since a
+/// plaintext HTTP response would only confuse the TLS client.
+const TLS_ON_PLAIN_PORT: HandshakeError = HandshakeError::new(
+    400,
+    "TLS handshake on a plain port: use ws:// or enable TLS",
+);
 
 /// What the server and the client agreed on in the opening handshake.
 #[derive(Debug)]
@@ -390,24 +537,40 @@ pub(crate) fn handshake<S: Stream + ?Sized>(
     stream.set_write_timeout(Some(config.write_timeout))?;
     let head = match read_head(stream, deadline, |buf| parse(buf, peer)) {
         Ok(head) => head,
-        Err(Error::Handshake(refusal)) => return Err(refuse(stream, refusal)),
+        Err(Error::Handshake(refusal)) if refusal == TLS_ON_PLAIN_PORT => {
+            log::info!("{} {}", display_peer(peer), refusal.reason);
+            linger(stream);
+            return Err(Error::Handshake(refusal));
+        }
+        Err(Error::Handshake(refusal)) => return Err(refuse(stream, None, peer, refusal)),
         Err(Error::Timeout(t)) => {
-            let _ = refuse(stream, HandshakeError::new(408, "handshake timed out"));
+            let refusal = HandshakeError::new(408, "handshake timed out");
+            let _ = refuse(stream, None, peer, refusal);
             return Err(Error::Timeout(t));
         }
         Err(e) => return Err(e),
     };
-    let request = head.head;
+    let mut request = head.head;
+    request.resolve_proxy(&config.trusted_proxies);
+    let request = request;
+    let fail = |stream: &mut S, refusal| Err(refuse(stream, Some(&request), peer, refusal));
+    // No page for a name that is not this device's either (upgrades are
+    // checked in `validate`).
+    if !request.is_upgrade() {
+        if let Err(refusal) = check_host(&request, config) {
+            return fail(stream, refusal);
+        }
+    }
     if let (Some(hook), false) = (hook, request.is_upgrade()) {
         match ask(hook, &request) {
             Ok(Action::Respond(reply)) => return answer(stream, request, &reply),
             Ok(Action::Upgrade(_)) => {} // validation below answers 426
-            Err(refusal) => return Err(refuse(stream, refusal)),
+            Err(refusal) => return fail(stream, refusal),
         }
     }
     let mut accepted = match validate(&request, config) {
         Ok(a) => a,
-        Err(refusal) => return Err(refuse(stream, refusal)),
+        Err(refusal) => return fail(stream, refusal),
     };
     let mut extra = Vec::new();
     if let (Some(hook), true) = (hook, request.is_upgrade()) {
@@ -423,14 +586,17 @@ pub(crate) fn handshake<S: Stream + ?Sized>(
                             500,
                             "hook chose a subprotocol the client did not offer",
                         );
-                        return Err(refuse(stream, refusal));
+                        return fail(stream, refusal);
                     }
                     accepted.subprotocol = Some(p);
                 }
                 extra = headers;
             }
-            Err(refusal) => return Err(refuse(stream, refusal)),
+            Err(refusal) => return fail(stream, refusal),
         }
+    }
+    if accepted.subprotocol.is_none() && request.subprotocols().next().is_some() {
+        log_no_subprotocol(&request);
     }
     send(stream, |out| write_accept(out, &accepted, &extra))?;
     Ok(Outcome::Open(Agreed {
@@ -438,6 +604,36 @@ pub(crate) fn handshake<S: Stream + ?Sized>(
         subprotocol: accepted.subprotocol,
         rest: head.rest,
     }))
+}
+
+/// A browser fails a connection whose answer names none of the
+/// subprotocols it offered, so the user needs to know why.
+#[inline(never)]
+fn log_no_subprotocol(request: &Request) {
+    let offered: Vec<&str> = request.subprotocols().collect();
+    log::info!(
+        "{} offered subprotocols {:?} and none was chosen: a browser will close the connection; \
+         list them in Config::subprotocols (tinyws --subprotocol) or choose one in the hook",
+        who(request),
+        offered
+    );
+}
+
+/// The client for log lines: its address, and the proxy's when forwarded.
+pub(crate) fn who(request: &Request) -> String {
+    match (
+        request.is_forwarded(),
+        request.client_addr(),
+        request.peer_addr(),
+    ) {
+        (true, Some(client), Some(proxy)) => format!("{} via {}", client, proxy),
+        (_, _, Some(peer)) => peer.to_string(),
+        _ => "-".to_owned(),
+    }
+}
+
+fn display_peer(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "-".to_owned(), |p| p.to_string())
 }
 
 /// Runs the hook; a panic in it is logged and answered with 500 rather than
@@ -459,7 +655,8 @@ fn answer<S: Stream + ?Sized>(
     request: Request,
     response: &Reply,
 ) -> Result<Outcome> {
-    send(stream, |out| write_response(out, response))?;
+    let head_only = request.method() == "HEAD";
+    send(stream, |out| write_response(out, response, head_only))?;
     linger(stream);
     Ok(Outcome::Answered(request, response.status))
 }
@@ -473,13 +670,55 @@ fn send<S: Stream + ?Sized>(stream: &mut S, build: impl FnOnce(&mut Vec<u8>)) ->
 }
 
 /// Answers a refusal, then closes the write side so the client reads the
-/// whole answer before the connection ends.
-fn refuse<S: Stream + ?Sized>(stream: &mut S, refusal: HandshakeError) -> Error {
-    log::debug!("handshake refused: {} {}", refusal.status, refusal.reason);
-    if send(stream, |out| write_refusal(out, &refusal)).is_ok() {
+/// whole answer before the connection ends. Logs it at info with what was
+/// compared, so that a refusal behind a proxy can be understood.
+fn refuse<S: Stream + ?Sized>(
+    stream: &mut S,
+    request: Option<&Request>,
+    peer: Option<SocketAddr>,
+    refusal: HandshakeError,
+) -> Error {
+    let head_only = request.map_or(false, |r| r.method() == "HEAD");
+    log_refusal(request, peer, &refusal);
+    if send(stream, |out| write_refusal_to(out, &refusal, head_only)).is_ok() {
         linger(stream);
     }
     Error::Handshake(refusal)
+}
+
+#[inline(never)]
+fn log_refusal(request: Option<&Request>, peer: Option<SocketAddr>, refusal: &HandshakeError) {
+    let request = match request {
+        Some(r) => r,
+        None => {
+            log::info!(
+                "{} handshake refused: {} {}",
+                display_peer(peer),
+                refusal.status,
+                refusal.reason
+            );
+            return;
+        }
+    };
+    let origin = request
+        .header_bytes("origin")
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    log::info!(
+        "{} {} {} refused: {} {} (origin={:?} host={:?}{})",
+        who(request),
+        request.method(),
+        request.uri(),
+        refusal.status,
+        refusal.reason,
+        origin,
+        request.host(),
+        if request.host_is_forwarded() {
+            ", forwarded by a trusted proxy"
+        } else {
+            ""
+        }
+    );
 }
 
 /// Accepts a WebSocket connection on a stream you already have: reads and
@@ -539,8 +778,14 @@ mod tests {
         parse(text.as_bytes(), None).unwrap().unwrap().0
     }
 
+    /// Validates with every host allowed: the Host rules have tests of
+    /// their own.
     fn check(text: &str, config: &Config) -> Result<Accepted, HandshakeError> {
-        validate(&req(text), config)
+        let mut config = config.clone();
+        if config.allowed_hosts.is_empty() {
+            config.allowed_hosts = vec!["*".into()];
+        }
+        validate(&req(text), &config)
     }
 
     #[test]
@@ -588,6 +833,83 @@ mod tests {
         cross_origin: ("Host:", "Origin: http://evil.example\r\nHost:") => 403,
         null_origin: ("Host:", "Origin: null\r\nHost:") => 403,
         other_port: ("Host:", "Origin: http://server.example.com:8080\r\nHost:") => 403,
+        head_upgrade: ("GET ", "HEAD ") => 405,
+        two_hosts: ("Host:", "Host: b.example\r\nHost:") => 400,
+        host_with_path: ("Host: server.example.com", "Host: server.example.com/x") => 400,
+        host_with_userinfo: ("Host: server.example.com", "Host: me@server.example.com") => 400,
+        host_with_space: ("Host: server.example.com", "Host: server example.com") => 400,
+        host_bad_port: ("Host: server.example.com", "Host: server.example.com:99999") => 400,
+        host_bad_v6: ("Host: server.example.com", "Host: [not-v6]:80") => 400,
+        content_length: ("Host:", "Content-Length: 6\r\nHost:") => 400,
+        transfer_encoding: ("Host:", "Transfer-Encoding: chunked\r\nHost:") => 400,
+        two_origins: ("Host:", "Origin: http://server.example.com\r\nOrigin: http://server.example.com\r\nHost:") => 400,
+        non_ascii_origin: ("Host:", "Origin: http://s\u{e9}rver.example.com\r\nHost:") => 400,
+    }
+
+    #[test]
+    fn zero_content_length_is_no_body() {
+        let text = GOOD.replace("Host:", "Content-Length: 0\r\nHost:");
+        assert!(check(&text, &Config::default()).is_ok());
+    }
+
+    #[test]
+    fn absolute_form_target() {
+        let text = GOOD.replace("GET /chat?x=1 ", "GET http://Pi.local:8080/chat?x=1 ");
+        let r = req(&text);
+        assert_eq!(
+            (r.path(), r.query(), r.uri()),
+            ("/chat", Some("x=1"), "/chat?x=1")
+        );
+        // RFC 9112 section 3.2.2: the target's authority, not Host.
+        assert_eq!(r.host(), "Pi.local:8080");
+        let bare = req(&GOOD.replace("GET /chat?x=1 ", "GET https://pi.local "));
+        assert_eq!((bare.path(), bare.host()), ("/", "pi.local"));
+    }
+
+    #[test]
+    fn host_names_of_this_device_and_configured_ones() {
+        let with_host = |host: &str| GOOD.replace("server.example.com", host);
+        let default = Config::default();
+        for host in [
+            "127.0.0.1:9001",
+            "192.168.1.20",
+            "[::1]:8080",
+            "localhost:8080",
+            "LOCALHOST.",
+            "app.localhost",
+            "raspberrypi.local:8080",
+            "Pi-2.LOCAL",
+        ] {
+            assert!(
+                validate(&req(&with_host(host)), &default).is_ok(),
+                "{}",
+                host
+            );
+        }
+        for host in [
+            "attacker.example:8080",
+            "pi.example.com",
+            "local",
+            "x.local.evil",
+        ] {
+            let err = validate(&req(&with_host(host)), &default).unwrap_err();
+            assert_eq!(err.status, 421, "{}", host);
+            assert!(err.reason.contains("allowed_hosts"), "{}", err.reason);
+        }
+        let listed = Config::default().allowed_hosts(vec!["Pi.Example.com".into()]);
+        assert!(validate(&req(&with_host("pi.example.com:443")), &listed).is_ok());
+        assert!(validate(&req(&with_host("other.example")), &listed).is_err());
+        let any = Config::default().allowed_hosts(vec!["*".into()]);
+        assert!(validate(&req(&with_host("other.example")), &any).is_ok());
+        if let Some(name) = this_host_name() {
+            if is_valid_host(&name) {
+                assert!(
+                    validate(&req(&with_host(&name)), &default).is_ok(),
+                    "{}",
+                    name
+                );
+            }
+        }
     }
 
     #[test]
@@ -682,6 +1004,7 @@ mod tests {
         write_response(
             &mut out,
             &Reply::new(200).header("X-Evil", "a\r\nSet-Cookie: x"),
+            false,
         );
         assert!(!String::from_utf8(out).unwrap().contains("Set-Cookie"));
     }

@@ -2,7 +2,7 @@
 //! answers a hook can give.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The most header lines accepted; more get 431.
 pub(crate) const MAX_HEADERS: usize = 64;
@@ -20,7 +20,17 @@ type Span = (u16, u16);
 pub struct Request {
     head: Box<[u8]>,
     method: Span,
+    /// The target in origin form (`/feed?x=1`), also for an absolute-form
+    /// target (`http://pi.local/feed?x=1`).
     target: Span,
+    /// The authority of an absolute-form target, else empty.
+    authority: Span,
+    /// The host the client asked for: see [`Request::host`].
+    host: Span,
+    /// The client's address as a trusted proxy forwarded it.
+    forwarded_for: Option<IpAddr>,
+    /// Whether `host` came from a trusted proxy's header.
+    forwarded_host: bool,
     minor_version: u8,
     /// Where each header's name and value are, at most `MAX_HEADERS`. On the
     /// heap, sized to the headers actually sent (stack depth: DESIGN.md,
@@ -42,6 +52,8 @@ impl Request {
             (start as u16, (start + s.len()) as u16)
         };
         let empty: &[u8] = &buf[..0];
+        let raw_target = req.path.map_or(empty, str::as_bytes);
+        let (authority, target) = split_absolute(raw_target);
         let headers = req
             .headers
             .iter()
@@ -55,13 +67,91 @@ impl Request {
                 (span(h.name.as_bytes()), value)
             })
             .collect();
-        Request {
+        let mut request = Request {
             head: buf.into(),
             method: req.method.map_or((0, 0), |m| span(m.as_bytes())),
-            target: req.path.map_or((0, 0), |p| span(p.as_bytes())),
+            target: span(target),
+            authority: span(authority),
+            host: (0, 0),
+            forwarded_for: None,
+            forwarded_host: false,
             minor_version: req.version.unwrap_or(0),
             headers,
             peer,
+        };
+        // RFC 9112 section 3.2.2: an absolute-form target's authority wins
+        // over the Host header.
+        request.host = if authority.is_empty() {
+            let host = request.header_bytes("host").map(trim).unwrap_or(&[]);
+            request.span_of(host)
+        } else {
+            request.authority
+        };
+        request
+    }
+
+    /// Where `s`, a slice of `self.head`, lies in it.
+    fn span_of(&self, s: &[u8]) -> Span {
+        let base = self.head.as_ptr() as usize;
+        let start = (s.as_ptr() as usize).saturating_sub(base);
+        if s.is_empty() || start + s.len() > self.head.len() {
+            return (0, 0);
+        }
+        (start as u16, (start + s.len()) as u16)
+    }
+
+    /// Believes the forwarding headers if the peer is one of `trusted`: the
+    /// client's address from `X-Forwarded-For` (else `Forwarded`'s `for=`),
+    /// the host from `X-Forwarded-Host` (else `Forwarded`'s `host=`). Walks
+    /// the address list from the nearest hop outwards and stops at the first
+    /// address that is not itself a trusted proxy: entries further left were
+    /// written by whoever sent the request to that hop, possibly the client.
+    pub(crate) fn resolve_proxy(&mut self, trusted: &[IpAddr]) {
+        let peer = match self.peer {
+            Some(p) => canonical(p.ip()),
+            None => return,
+        };
+        let is_trusted = |ip: IpAddr| trusted.iter().any(|t| canonical(*t) == ip);
+        if !is_trusted(peer) {
+            return;
+        }
+        let xff: Vec<&[u8]> = self
+            .header_values("x-forwarded-for")
+            .flat_map(|v| v.split(|b| *b == b','))
+            .map(trim)
+            .collect();
+        let forwarded: Vec<&[u8]> = self
+            .header_values("forwarded")
+            .flat_map(|v| v.split(|b| *b == b','))
+            .collect();
+        let hops: Vec<&[u8]> = if xff.is_empty() {
+            forwarded.iter().filter_map(|e| param(e, "for")).collect()
+        } else {
+            xff
+        };
+        let mut client = None;
+        for hop in hops.iter().rev() {
+            match parse_node(hop) {
+                Some(ip) => {
+                    client = Some(ip);
+                    if !is_trusted(ip) {
+                        break;
+                    }
+                }
+                // "unknown", an obfuscated name or garbage: no address.
+                None => break,
+            }
+        }
+        // The value the nearest proxy wrote is the last one.
+        let host = match self.header_values("x-forwarded-host").last() {
+            Some(v) => v.rsplit(|b| *b == b',').next().map(trim),
+            None => forwarded.iter().rev().find_map(|e| param(e, "host")),
+        };
+        let host = host.map(|h| self.span_of(h));
+        self.forwarded_for = client;
+        if let Some(span) = host {
+            self.host = span;
+            self.forwarded_host = true;
         }
     }
 
@@ -80,7 +170,9 @@ impl Request {
         self.text(self.method)
     }
 
-    /// The request target as sent, with its query: `/feed?token=abc`.
+    /// The request target with its query, `/feed?token=abc`, in origin form:
+    /// for an absolute-form target (`GET http://pi.local/feed?token=abc`),
+    /// the part after the authority.
     pub fn uri(&self) -> &str {
         self.text(self.target)
     }
@@ -88,7 +180,23 @@ impl Request {
     /// The path, without the query: `/feed`.
     pub fn path(&self) -> &str {
         let uri = self.uri();
-        uri.split('?').next().unwrap_or(uri)
+        match uri.split('?').next() {
+            Some("") | None => "/",
+            Some(path) => path,
+        }
+    }
+
+    /// The host (and port, if any) the client asked for: the authority of
+    /// an absolute-form target, else the Host header; behind a trusted proxy
+    /// ([`Config::trusted_proxies`](crate::Config::trusted_proxies)) the
+    /// host it forwarded. Empty if there is none.
+    pub fn host(&self) -> &str {
+        self.text(self.host)
+    }
+
+    /// Whether [`host`](Self::host) came from a trusted proxy's header.
+    pub(crate) fn host_is_forwarded(&self) -> bool {
+        self.forwarded_host
     }
 
     /// The query string after `?`, if any: `token=abc`.
@@ -140,10 +248,25 @@ impl Request {
             .map(move |(n, v)| (self.text(*n), self.bytes(*v)))
     }
 
-    /// The client's address, when the request came through a
-    /// [`Server`](crate::Server).
+    /// The address of the socket's other end, when the request came through
+    /// a [`Server`](crate::Server): behind a reverse proxy, the proxy's. See
+    /// [`client_addr`](Self::client_addr) for the client's.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    /// The client's address. From a peer listed in
+    /// [`Config::trusted_proxies`](crate::Config::trusted_proxies), the one it
+    /// forwarded in `X-Forwarded-For` (or `Forwarded`); otherwise, and
+    /// whenever the proxy forwarded none it could vouch for, the peer's.
+    /// Forwarding headers from any other peer are ignored.
+    pub fn client_addr(&self) -> Option<IpAddr> {
+        self.forwarded_for.or_else(|| self.peer.map(|p| p.ip()))
+    }
+
+    /// Whether [`client_addr`](Self::client_addr) came from a trusted proxy.
+    pub(crate) fn is_forwarded(&self) -> bool {
+        self.forwarded_for.is_some()
     }
 
     /// Whether this asks for a WebSocket upgrade (its Upgrade header lists
@@ -168,7 +291,71 @@ impl fmt::Debug for Request {
             .field("uri", &self.uri())
             .field("headers", &self.headers.len())
             .field("peer", &self.peer)
+            .field("forwarded_for", &self.forwarded_for)
             .finish()
+    }
+}
+
+/// Splits an absolute-form target (`http://host:port/path?q`) into its
+/// authority and the origin-form rest; any other target is all rest.
+fn split_absolute(target: &[u8]) -> (&[u8], &[u8]) {
+    let schemes: [&[u8]; 4] = [b"http://", b"https://", b"ws://", b"wss://"];
+    let after = schemes.iter().find_map(|s| {
+        let head = target.get(..s.len())?;
+        if head.eq_ignore_ascii_case(s) {
+            Some(&target[s.len()..])
+        } else {
+            None
+        }
+    });
+    match after {
+        Some(rest) => {
+            let end = rest
+                .iter()
+                .position(|b| *b == b'/' || *b == b'?')
+                .unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        }
+        None => (&target[..0], target),
+    }
+}
+
+/// The value of `name=` in one `Forwarded` element (RFC 7239), unquoted.
+fn param<'a>(element: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    element.split(|b| *b == b';').find_map(|pair| {
+        let pair = trim(pair);
+        let eq = pair.iter().position(|b| *b == b'=')?;
+        if !trim(&pair[..eq]).eq_ignore_ascii_case(name.as_bytes()) {
+            return None;
+        }
+        let value = trim(&pair[eq + 1..]);
+        Some(match value {
+            [b'"', inner @ .., b'"'] => inner,
+            _ => value,
+        })
+    })
+}
+
+/// An address in a forwarding header: `192.0.2.7`, `192.0.2.7:4711`,
+/// `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:4711`.
+fn parse_node(node: &[u8]) -> Option<IpAddr> {
+    let text = std::str::from_utf8(trim(node)).ok()?;
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(canonical(addr.ip()));
+    }
+    let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+    inner.parse::<IpAddr>().ok().map(canonical)
+}
+
+/// An IPv4-mapped IPv6 address (a dual-stack listener's view of an IPv4
+/// peer) as the IPv4 address it is.
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     }
 }
 

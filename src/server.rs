@@ -54,6 +54,8 @@ struct State {
     shutting_down: AtomicBool,
     /// Connection threads alive, including those still in their handshake.
     open: AtomicUsize,
+    /// Of those, the connections past their handshake.
+    upgraded: AtomicUsize,
     registry: Mutex<Registry>,
     changed: Condvar,
     wake_addr: SocketAddr,
@@ -93,6 +95,43 @@ impl State {
         self.spares
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Cuts the handshake that has waited longest, to make room for a new
+    /// client; its thread ends at once. `None` if no handshake is left to cut.
+    fn cut_oldest_handshake(&self) -> Option<u64> {
+        let registry = self.lock();
+        // Ids grow with time, so the smallest is the oldest.
+        let (id, shared) = registry
+            .live
+            .iter()
+            .filter(|(_, (shared, upgraded))| !upgraded && !shared.is_finished())
+            .min_by_key(|(id, _)| **id)
+            .map(|(id, (shared, _))| (*id, Arc::clone(shared)))?;
+        drop(registry);
+        shared.shutdown_stream();
+        Some(id)
+    }
+
+    /// Whether a new client may start a handshake: within the connection
+    /// cap and the handshake budget, or once the oldest handshake has been
+    /// cut to make room (DESIGN.md, "Handshakes have their own budget").
+    fn admit(&self, config: &Config, peer: SocketAddr) -> bool {
+        let open = self.open.load(Ordering::Acquire);
+        let handshakes = open.saturating_sub(self.upgraded.load(Ordering::Acquire));
+        if open < config.max_connections && handshakes < config.max_handshakes {
+            return true;
+        }
+        if handshakes > 0 && self.cut_oldest_handshake().is_some() {
+            log::info!(
+                "{} admitted: cut the oldest of {} handshakes ({} connections open)",
+                peer,
+                handshakes,
+                open
+            );
+            return true;
+        }
+        false
     }
 
     /// Hands `job` to a spare thread, or gives it back if none is waiting.
@@ -174,6 +213,7 @@ impl Server {
             state: Arc::new(State {
                 shutting_down: AtomicBool::new(false),
                 open: AtomicUsize::new(0),
+                upgraded: AtomicUsize::new(0),
                 registry: Mutex::new(Registry::default()),
                 changed: Condvar::new(),
                 wake_addr: SocketAddr::new(wake_ip, local.port()),
@@ -274,7 +314,7 @@ impl Server {
                 refuse(stream, 503, "server is shutting down");
                 break;
             }
-            if self.state.open.load(Ordering::Acquire) >= self.config.max_connections {
+            if !self.state.admit(&self.config, peer) {
                 log::warn!(
                     "{} refused: {} connections open",
                     peer,
@@ -489,7 +529,9 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut registry = self.state.lock();
-        registry.live.remove(&self.id);
+        if let Some((_, true)) = registry.live.remove(&self.id) {
+            self.state.upgraded.fetch_sub(1, Ordering::AcqRel);
+        }
         self.state.open.fetch_sub(1, Ordering::AcqRel);
         drop(registry);
         // Only the drain waits on it; a wake-up is a system call.
@@ -551,13 +593,17 @@ impl Connection {
                 &agreed.rest,
             )),
             Ok(Outcome::Answered(req, status)) => {
-                log::info!("{} {} {} -> {}", peer, req.method(), req.uri(), status);
+                log::info!(
+                    "{} {} {} -> {}",
+                    handshake::who(&req),
+                    req.method(),
+                    req.uri(),
+                    status
+                );
                 None
             }
-            Err(Error::Handshake(h)) => {
-                log::info!("{} handshake refused: {} {}", peer, h.status(), h.reason());
-                None
-            }
+            // Logged by the handshake, with what it compared.
+            Err(Error::Handshake(_)) | Err(Error::Timeout(_)) => None,
             Err(e) => {
                 log::info!("{} handshake failed: {}", peer, e);
                 None
@@ -575,6 +621,7 @@ impl Connection {
             let mut registry = self.state.lock();
             if let Some(entry) = registry.live.get_mut(&registration.id) {
                 entry.1 = true;
+                self.state.upgraded.fetch_add(1, Ordering::AcqRel);
             }
             // Decided under the lock the drain also takes, so none is missed.
             self.state.is_shutting_down()
@@ -587,14 +634,18 @@ impl Connection {
             .request()
             .map(|r| r.path().to_owned())
             .unwrap_or_default();
-        log_connected(peer, &path);
+        // The client's address, and the proxy's when it came through one.
+        let who = ws
+            .request()
+            .map_or_else(|| peer.to_string(), handshake::who);
+        log_connected(&who, &path);
         let started = Instant::now();
         let handler = &self.handler;
         // Unboxed only for the handler. Stack depth: DESIGN.md, "Memory".
         if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(move || handler(*ws))) {
-            log_panic(peer, &*panic);
+            log_panic(&who, &*panic);
         }
-        ended(peer, &path, &shared, started);
+        ended(&who, &path, &shared, started);
         drop(registration);
     }
 }
@@ -603,12 +654,12 @@ impl Connection {
 // depth: DESIGN.md, "Memory".
 
 #[inline(never)]
-fn log_connected(peer: SocketAddr, path: &str) {
+fn log_connected(peer: &str, path: &str) {
     log::info!("{} connected {}", peer, path);
 }
 
 #[inline(never)]
-fn log_panic(peer: SocketAddr, panic: &(dyn std::any::Any + Send)) {
+fn log_panic(peer: &str, panic: &(dyn std::any::Any + Send)) {
     let what = panic
         .downcast_ref::<&str>()
         .copied()
@@ -619,7 +670,7 @@ fn log_panic(peer: SocketAddr, panic: &(dyn std::any::Any + Send)) {
 
 /// Ends the connection if the handler let it escape, and logs how it ended.
 #[inline(never)]
-fn ended(peer: SocketAddr, path: &str, shared: &Writer, started: Instant) {
+fn ended(peer: &str, path: &str, shared: &Writer, started: Instant) {
     if !shared.is_finished() {
         // The handler moved the connection elsewhere and returned: the
         // connection ends with its handler, so that the connection cap,

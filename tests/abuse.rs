@@ -104,14 +104,15 @@ fn still_serving(addr: SocketAddr) {
 }
 
 #[test]
-fn stalled_handshakes_do_not_starve_a_legit_client() {
+fn stalled_handshakes_do_not_starve_open_or_new_clients() {
     let _serial = serial();
-    // The default deadline: connecting 1,000 clients can take seconds on a
-    // loaded machine, and the legit client must come in before the first
-    // stalled one is cut.
-    let config = Config::default().max_connections(1100);
+    // The default cap (256) and handshake budget (64): 1,000 silent sockets
+    // would fill the cap four times over, and lock everyone out with 503
+    // for the handshake timeout, if they were not cut oldest first.
+    let config = Config::default();
     let deadline = config.handshake_timeout;
     let server = TestServer::echo(config);
+    let mut open: Vec<Client> = (0..4).map(|_| Client::open(server.addr)).collect();
     let request = upgrade_request("/");
     let half = &request.as_bytes()[..40];
     let first = Instant::now();
@@ -120,34 +121,45 @@ fn stalled_handshakes_do_not_starve_a_legit_client() {
         let mut s = TcpStream::connect(server.addr).unwrap();
         s.set_read_timeout(Some(deadline + Duration::from_secs(10)))
             .unwrap();
-        s.write_all(half).unwrap();
+        // A socket cut already may refuse the write; that is fine.
+        let _ = s.write_all(half);
         stalled.push(s);
     }
     let last = Instant::now();
     still_serving(server.addr);
     let served = first.elapsed();
+    for (i, c) in open.iter_mut().enumerate() {
+        let text = format!("open {}", i);
+        c.send_text(&text);
+        assert_eq!(c.read_data().payload, text.as_bytes());
+    }
     assert!(
         served < deadline,
         "legit client served after {:?}, past the first stalled deadline",
         served
     );
+    let (mut timed_out, mut cut) = (0, 0);
     for mut s in stalled {
         let mut answer = Vec::new();
-        s.read_to_end(&mut answer).unwrap();
-        assert!(
-            answer.starts_with(b"HTTP/1.1 408 "),
-            "{}",
-            String::from_utf8_lossy(&answer)
-        );
+        match s.read_to_end(&mut answer) {
+            Ok(_) if answer.starts_with(b"HTTP/1.1 408 ") => timed_out += 1,
+            Ok(_) if answer.is_empty() => cut += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => cut += 1,
+            other => panic!("{:?}: {}", other, String::from_utf8_lossy(&answer)),
+        }
     }
-    // No stalled client was cut before its deadline.
-    assert!(last.elapsed() >= deadline);
+    // Only the newest stalled sockets, within the budget, were left to time out.
+    assert!(timed_out <= 64, "{} timed out", timed_out);
     eprintln!(
-        "stalled: 1000 connected in {:?}, legit client served at {:?}, all cut by {:?}",
+        "stalled: 1000 connected in {:?}, legit client served at {:?}, \
+         {} cut to make room, {} timed out, all done by {:?}",
         last - first,
         served,
+        cut,
+        timed_out,
         first.elapsed()
     );
+    drop(open);
     wait_until("stalled connections are gone", || {
         server.handle.connections() == 0
     });
@@ -418,13 +430,6 @@ fn malformed_requests_get_their_status() {
             "head over 8 KiB",
             upgrade_request_with("/", &big_header).into_bytes(),
             431,
-        ),
-        (
-            "TLS ClientHello, no blank line",
-            vec![
-                0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
-            ],
-            408,
         ),
     ];
     for (what, request, status) in table {

@@ -31,6 +31,8 @@ pub(crate) struct Options {
     pub(crate) console: bool,
     pub(crate) origins: Vec<String>,
     pub(crate) any_origin: bool,
+    pub(crate) hosts: Vec<String>,
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
     pub(crate) max_conns: Option<usize>,
     pub(crate) max_message: Option<usize>,
     /// `Some(None)` turns keepalive off.
@@ -96,6 +98,16 @@ OPTIONS:
                          By default only pages served by this tinyws itself
                          (same origin) and non-browser clients may connect.
     --any-origin         Accept web pages from any origin.
+    --host NAME          Also answer requests for NAME, such as pi.example.com
+                         (repeatable; * for any). By default only this
+                         device's own names are answered (IP addresses,
+                         localhost, its host name and NAME.local): a page
+                         whose DNS name is made to point here gets 421, which
+                         defeats DNS rebinding.
+    --trusted-proxy IP   A reverse proxy at IP (repeatable), whose
+                         X-Forwarded-For, X-Forwarded-Host and Forwarded
+                         headers give the client's address and the host it
+                         asked for. Ignored from anyone else.
     --max-conns N        Most connections at once; with serve, also the most
                          processes. Beyond it, HTTP 503. [default: 256]
     --max-message SIZE   Largest message a client may send, in bytes or with
@@ -153,6 +165,14 @@ EXAMPLES:
         A per-client shell loop.
 ";
 
+/// A host name or address, with an optional port: what `--host` takes.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+}
+
 /// Parses the command line (without the program name).
 pub(crate) fn parse<I>(args: I) -> Result<Parsed, String>
 where
@@ -170,6 +190,8 @@ where
         console: false,
         origins: Vec::new(),
         any_origin: false,
+        hosts: Vec::new(),
+        trusted_proxies: Vec::new(),
         max_conns: None,
         max_message: None,
         ping_interval: None,
@@ -190,6 +212,28 @@ where
             Long("console") => o.console = true,
             Long("origin") => o.origins.push(text(parser.value())?),
             Long("any-origin") => o.any_origin = true,
+            Long("host") => {
+                let host = text(parser.value())?;
+                if host != "*" && !is_host_name(&host) {
+                    return Err(format!(
+                        "--host {}: give a host name such as pi.example.com, without scheme or path",
+                        host
+                    ));
+                }
+                o.hosts.push(host);
+            }
+            Long("trusted-proxy") => {
+                let ip = text(parser.value())?;
+                match ip.parse() {
+                    Ok(ip) => o.trusted_proxies.push(ip),
+                    Err(_) => {
+                        return Err(format!(
+                            "--trusted-proxy {}: give an IP address such as 127.0.0.1",
+                            ip
+                        ))
+                    }
+                }
+            }
             Long("max-conns") => match number(&text(parser.value())?)? {
                 0 => return Err("--max-conns must be at least 1".to_owned()),
                 n => o.max_conns = Some(n),
@@ -379,6 +423,11 @@ mod tests {
             "--origin",
             "http://a",
             "--origin=http://b",
+            "--host",
+            "pi.example.com",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--trusted-proxy=::1",
         ])
         .unwrap();
         assert_eq!(o.max_message, Some(65536));
@@ -386,6 +435,8 @@ mod tests {
         assert_eq!(o.grace, Duration::from_millis(250));
         assert_eq!(o.passenv, ["HOME", "LANG", "TZ"]);
         assert_eq!(o.origins, ["http://a", "http://b"]);
+        assert_eq!(o.hosts, ["pi.example.com"]);
+        assert_eq!(o.trusted_proxies.len(), 2);
         assert!(o.command.is_empty());
     }
 
@@ -401,6 +452,8 @@ mod tests {
             &["echo", "--max-conns", "0"],
             &["echo", "--ping-interval", "soon"],
             &["echo", "--nope"],
+            &["echo", "--host", "http://pi.example.com"],
+            &["echo", "--trusted-proxy", "nginx"],
             &[],
         ] {
             assert!(run(bad).is_err(), "{:?}", bad);

@@ -47,8 +47,14 @@ pub(crate) fn cgi_env(request: Option<&Request>, server_port: u16) -> Vec<(OsStr
         Some(r) => r,
         None => return env,
     };
-    if let Some(peer) = request.peer_addr() {
-        set("REMOTE_ADDR", peer.ip().to_string().into());
+    // Behind a trusted proxy, the client's address; its port is not known.
+    if let Some(client) = request.client_addr() {
+        set("REMOTE_ADDR", client.to_string().into());
+    }
+    if let Some(peer) = request
+        .peer_addr()
+        .filter(|p| Some(p.ip()) == request.client_addr())
+    {
         set("REMOTE_PORT", peer.port().to_string().into());
     }
     set("REQUEST_METHOD", request.method().into());

@@ -108,7 +108,9 @@ fn run(o: Options) -> Result<i32, String> {
 fn config(o: &Options) -> Config {
     let mut config = Config::default()
         .allowed_origins(o.origins.clone())
-        .allow_any_origin(o.any_origin);
+        .allow_any_origin(o.any_origin)
+        .allowed_hosts(o.hosts.clone())
+        .trusted_proxies(o.trusted_proxies.clone());
     if let Some(n) = o.max_conns {
         config = config.max_connections(n);
     }

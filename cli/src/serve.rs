@@ -46,10 +46,15 @@ pub(crate) struct Serve {
 impl Serve {
     /// Runs one connection: its process, both pumps, and the clean-up.
     pub(crate) fn handle(&self, mut ws: WebSocket) {
-        let peer = ws
-            .request()
-            .and_then(|r| r.peer_addr())
-            .map_or_else(|| "?".to_owned(), |a| a.to_string());
+        // The client's address, also behind a trusted proxy.
+        let peer = ws.request().map_or_else(
+            || "?".to_owned(),
+            |r| match (r.client_addr(), r.peer_addr()) {
+                (Some(c), Some(p)) if c != p.ip() => format!("{} via {}", c, p),
+                (_, Some(p)) => p.to_string(),
+                _ => "?".to_owned(),
+            },
+        );
         let port = ws.get_ref().local_addr().map_or(0, |a| a.port());
         let mut env = self.inherited_env.clone();
         env.extend(child::cgi_env(ws.request(), port));
