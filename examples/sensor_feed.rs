@@ -1,12 +1,17 @@
 //! A live sensor dashboard: one producer thread, any number of browser tabs.
 //!
 //! ```text
-//! cargo run --release --example sensor_feed [ADDR]
+//! cargo run --release --example sensor_feed [ADDR] [--host NAME]... [--trusted-proxy IP]...
 //! ```
 //!
 //! ADDR defaults to `0.0.0.0:8080`, so other machines on the LAN can open the
 //! page; pass `127.0.0.1:8080` to keep it on this machine. Then open the URL
 //! it prints. `RUST_LOG=debug` shows more (the default is `info`).
+//!
+//! Behind a reverse proxy (`deploy/nginx.conf`), pass the proxy's address
+//! with `--trusted-proxy 127.0.0.1`, so that the Origin check and the log
+//! lines use the host and client the proxy forwards, and the public name
+//! with `--host pi.example.com` (see `Config::allowed_hosts`).
 //!
 //! The same port serves the page (`GET /`, through the handshake hook) and
 //! the WebSocket (`/ws`). The page is `sensor_feed.html`, compiled in, with
@@ -34,25 +39,54 @@ const STALL: Duration = Duration::from_millis(500);
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "0.0.0.0:8080".to_owned());
-    if let Err(e) = run(&addr) {
+    let (addr, config) = match options(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("sensor_feed: {}", e);
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&addr, config) {
         eprintln!("sensor_feed: {}: {}", addr, e);
         std::process::exit(1);
     }
 }
 
-fn run(addr: &str) -> tinyws::Result<()> {
-    let server = Server::bind(addr, &Config::default())?.on_request(|req| {
-        match (req.is_upgrade(), req.path()) {
+/// `[ADDR] [--host NAME]... [--trusted-proxy IP]...`
+fn options(args: impl Iterator<Item = String>) -> Result<(String, Config), String> {
+    let mut addr = "0.0.0.0:8080".to_owned();
+    let (mut hosts, mut proxies) = (Vec::new(), Vec::new());
+    let mut args = args;
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{} needs a value", arg));
+        match arg.as_str() {
+            "--host" => hosts.push(value()?),
+            "--trusted-proxy" => {
+                let ip = value()?;
+                proxies.push(
+                    ip.parse()
+                        .map_err(|_| format!("{}: not an IP address", ip))?,
+                );
+            }
+            _ if !arg.starts_with('-') => addr = arg,
+            _ => return Err(format!("unknown option {}", arg)),
+        }
+    }
+    let config = Config::default()
+        .allowed_hosts(hosts)
+        .trusted_proxies(proxies);
+    Ok((addr, config))
+}
+
+fn run(addr: &str, config: Config) -> tinyws::Result<()> {
+    let server =
+        Server::bind(addr, &config)?.on_request(|req| match (req.is_upgrade(), req.path()) {
             (true, "/ws") => Upgrade::new().into(),
             (false, "/") | (false, "/index.html") => {
                 Reply::html(PAGE).header("Cache-Control", "no-cache").into()
             }
             _ => Reply::text(404, "not found; the dashboard is at /\n").into(),
-        }
-    });
+        });
     print_urls(server.local_addr()?);
 
     let hub = Hub::new(STALL);
