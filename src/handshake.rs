@@ -524,12 +524,14 @@ pub(crate) enum Outcome {
 
 /// Runs the whole opening handshake on `stream`: read under the deadline,
 /// validate, consult the hook, and answer. Every refusal is answered with
-/// its HTTP status before the error is returned.
+/// its HTTP status before the error is returned. `accepted` runs once the
+/// upgrade is decided, just before the 101 is written.
 pub(crate) fn handshake<S: Stream + ?Sized>(
     stream: &mut S,
     config: &Config,
     hook: Option<&Hook>,
     peer: Option<SocketAddr>,
+    accepted: &dyn Fn(),
 ) -> Result<Outcome> {
     let deadline = Instant::now()
         .checked_add(config.handshake_timeout)
@@ -568,7 +570,7 @@ pub(crate) fn handshake<S: Stream + ?Sized>(
             Err(refusal) => return fail(stream, refusal),
         }
     }
-    let mut accepted = match validate(&request, config) {
+    let mut answer_101 = match validate(&request, config) {
         Ok(a) => a,
         Err(refusal) => return fail(stream, refusal),
     };
@@ -588,20 +590,21 @@ pub(crate) fn handshake<S: Stream + ?Sized>(
                         );
                         return fail(stream, refusal);
                     }
-                    accepted.subprotocol = Some(p);
+                    answer_101.subprotocol = Some(p);
                 }
                 extra = headers;
             }
             Err(refusal) => return fail(stream, refusal),
         }
     }
-    if accepted.subprotocol.is_none() && request.subprotocols().next().is_some() {
+    if answer_101.subprotocol.is_none() && request.subprotocols().next().is_some() {
         log_no_subprotocol(&request);
     }
-    send(stream, |out| write_accept(out, &accepted, &extra))?;
+    accepted();
+    send(stream, |out| write_accept(out, &answer_101, &extra))?;
     Ok(Outcome::Open(Agreed {
         request,
-        subprotocol: accepted.subprotocol,
+        subprotocol: answer_101.subprotocol,
         rest: head.rest,
     }))
 }
@@ -751,7 +754,7 @@ fn log_refusal(request: Option<&Request>, peer: Option<SocketAddr>, refusal: &Ha
 pub fn accept<S: Stream>(stream: S, config: &Config) -> Result<WebSocket<S>> {
     config.validate()?;
     let mut stream = Io::new(stream);
-    match handshake(&mut stream, config, None, None)? {
+    match handshake(&mut stream, config, None, None, &|| {})? {
         Outcome::Open(agreed) => Ok(*WebSocket::boxed(
             stream,
             config,

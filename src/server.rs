@@ -54,8 +54,9 @@ struct State {
     shutting_down: AtomicBool,
     /// Connection threads alive, including those still in their handshake.
     open: AtomicUsize,
-    /// Of those, the connections past their handshake.
-    upgraded: AtomicUsize,
+    /// Of those, the connections past their handshake: their request was
+    /// accepted. The rest count against `max_handshakes`.
+    answered: AtomicUsize,
     registry: Mutex<Registry>,
     changed: Condvar,
     wake_addr: SocketAddr,
@@ -77,6 +78,9 @@ struct Registry {
     next_id: u64,
     /// Every connection thread's write path; `true` once upgraded.
     live: HashMap<u64, (Arc<Writer>, bool)>,
+    /// Connections whose request was accepted, from just before the 101 is
+    /// written: past their handshake, never cut to make room.
+    answered: HashSet<u64>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -105,7 +109,7 @@ impl State {
         let (id, shared) = registry
             .live
             .iter()
-            .filter(|(_, (shared, upgraded))| !upgraded && !shared.is_finished())
+            .filter(|(id, (shared, _))| !registry.answered.contains(id) && !shared.is_finished())
             .min_by_key(|(id, _)| **id)
             .map(|(id, (shared, _))| (*id, Arc::clone(shared)))?;
         drop(registry);
@@ -118,7 +122,7 @@ impl State {
     /// cut to make room (DESIGN.md, "Handshakes have their own budget").
     fn admit(&self, config: &Config, peer: SocketAddr) -> bool {
         let open = self.open.load(Ordering::Acquire);
-        let handshakes = open.saturating_sub(self.upgraded.load(Ordering::Acquire));
+        let handshakes = open.saturating_sub(self.answered.load(Ordering::Acquire));
         if open < config.max_connections && handshakes < config.max_handshakes {
             return true;
         }
@@ -213,7 +217,7 @@ impl Server {
             state: Arc::new(State {
                 shutting_down: AtomicBool::new(false),
                 open: AtomicUsize::new(0),
-                upgraded: AtomicUsize::new(0),
+                answered: AtomicUsize::new(0),
                 registry: Mutex::new(Registry::default()),
                 changed: Condvar::new(),
                 wake_addr: SocketAddr::new(wake_ip, local.port()),
@@ -279,7 +283,8 @@ impl Server {
     /// upgraded connection in its own thread.
     ///
     /// Beyond [`Config::max_connections`] new clients get HTTP 503 with
-    /// Retry-After. Accept errors (such as running out of file descriptors)
+    /// Retry-After, unless a handshake is in progress: then the oldest one is
+    /// cut to make room, as it is beyond [`Config::max_handshakes`]. Accept errors (such as running out of file descriptors)
     /// are logged and retried with a growing pause. A panic in `handler`
     /// closes that connection with 1011 and is logged; the server keeps
     /// serving. After [`ServerHandle::shutdown`], returns once every
@@ -529,8 +534,9 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut registry = self.state.lock();
-        if let Some((_, true)) = registry.live.remove(&self.id) {
-            self.state.upgraded.fetch_sub(1, Ordering::AcqRel);
+        registry.live.remove(&self.id);
+        if registry.answered.remove(&self.id) {
+            self.state.answered.fetch_sub(1, Ordering::AcqRel);
         }
         self.state.open.fetch_sub(1, Ordering::AcqRel);
         drop(registry);
@@ -571,7 +577,7 @@ impl Connection {
         if let Some(handle) = stream.share() {
             writer.split(handle);
         }
-        let ws = match self.open(stream, writer) {
+        let ws = match self.open(stream, writer, registration.id) {
             Some(ws) => ws,
             None => return,
         };
@@ -581,9 +587,22 @@ impl Connection {
     /// The opening handshake, and the connection built into its box.
     /// Stack depth: DESIGN.md, "Memory".
     #[inline(never)]
-    fn open(&self, mut stream: Io<Socket>, writer: Arc<Writer>) -> Option<Box<WebSocket>> {
+    fn open(&self, mut stream: Io<Socket>, writer: Arc<Writer>, id: u64) -> Option<Box<WebSocket>> {
         let peer = self.peer;
-        match handshake::handshake(&mut stream, &self.config, self.hook.as_deref(), Some(peer)) {
+        // Leaves the handshake budget before the 101 goes out, so that a
+        // connection already answered is never cut to make room.
+        let accepted = || {
+            if self.state.lock().answered.insert(id) {
+                self.state.answered.fetch_add(1, Ordering::AcqRel);
+            }
+        };
+        match handshake::handshake(
+            &mut stream,
+            &self.config,
+            self.hook.as_deref(),
+            Some(peer),
+            &accepted,
+        ) {
             Ok(Outcome::Open(agreed)) => Some(WebSocket::boxed(
                 stream,
                 &self.config,
@@ -621,7 +640,6 @@ impl Connection {
             let mut registry = self.state.lock();
             if let Some(entry) = registry.live.get_mut(&registration.id) {
                 entry.1 = true;
-                self.state.upgraded.fetch_add(1, Ordering::AcqRel);
             }
             // Decided under the lock the drain also takes, so none is missed.
             self.state.is_shutting_down()

@@ -455,3 +455,24 @@ fn a_subprotocol_offered_and_not_chosen_is_logged_at_info() {
     let peer = c.stream.local_addr().unwrap().to_string();
     assert!(info_lines(&[&peer, "offered subprotocols"]).is_empty());
 }
+
+#[test]
+fn an_answered_handshake_is_never_cut_to_make_room() {
+    install();
+    // With a cap of one, a newcomer arriving just after the 101 (before the
+    // connection's thread has moved on) must get 503, and the connection
+    // must live: only handshakes still reading their request are cut.
+    let server = TestServer::echo(Config::default().max_connections(1));
+    for i in 0..50 {
+        let mut open = Client::open(server.addr);
+        let (_, r) = Client::request(server.addr, &support::upgrade_request("/"));
+        assert_eq!(r.status, 503, "round {}: {}", i, r.head);
+        open.send_text("alive");
+        assert_eq!(open.read_data().payload, b"alive", "round {}", i);
+        open.send_frame(true, 8, &1000u16.to_be_bytes());
+        open.expect_close(1000);
+        wait_until("the connection is uncounted", || {
+            server.handle.connections() == 0
+        });
+    }
+}

@@ -162,11 +162,23 @@ fn other_upgrade_faults_get_400() {
 
 #[test]
 fn other_methods_get_405_with_allow_get() {
-    for method in ["POST", "PUT", "HEAD"] {
+    for method in ["POST", "PUT"] {
         let r = refused(&replace("GET ", &format!("{} ", method)));
         assert_eq!(r.status, 405, "{}", r.head);
         assert_eq!(r.header("allow"), Some("GET"));
     }
+    // HEAD gets the same headers and no body.
+    let server = TestServer::echo(Config::default());
+    let mut c = Client::connect(server.addr);
+    c.send(replace("GET ", "HEAD ").as_bytes());
+    let answer = String::from_utf8(c.read_to_end()).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 405 "), "{}", answer);
+    assert!(answer.contains("\r\nAllow: GET\r\n"), "{}", answer);
+    assert!(
+        answer.ends_with("\r\n\r\n"),
+        "a body after HEAD: {}",
+        answer
+    );
 }
 
 #[test]
