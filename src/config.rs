@@ -52,7 +52,9 @@ pub struct Config {
     /// [`Hub`](crate::Hub) with its own stall timeout. Defaults to 5 s.
     pub write_timeout: Duration,
     /// Server only: the most connections open at once, including those still
-    /// in their handshake. Beyond it new clients get HTTP 503. Defaults to 256.
+    /// in their handshake. Beyond it new clients get HTTP 503, unless a
+    /// handshake is in progress, which is then cut to make room (see
+    /// [`max_handshakes`](Self::max_handshakes)). Defaults to 256.
     pub max_connections: usize,
     /// Server only: the most connections still in their opening handshake,
     /// inside [`max_connections`](Self::max_connections). When a new client

@@ -34,6 +34,9 @@
 //! | `close_timeout` | 5 s | wait for the peer's Close |
 //! | `write_timeout` | 5 s | one stalled write |
 //! | `max_connections` | 256 | open connections (HTTP 503 beyond) |
+//! | `max_handshakes` | 64 | handshakes in progress, inside the cap (the oldest is cut beyond) |
+//! | `allowed_hosts` | none | Host names answered besides this device's own (HTTP 421) |
+//! | `trusted_proxies` | none | proxies whose forwarding headers are believed |
 //! | `stack_size` | 64 KiB | each connection thread's stack |
 //! | `spare_threads` | 8 | threads kept (up to 30 s) for the next connection |
 //!
