@@ -124,7 +124,8 @@ ENVIRONMENT OF CMD:
     serve gives CMD REMOTE_ADDR, REMOTE_PORT, REQUEST_URI, PATH_INFO,
     QUERY_STRING, SERVER_PORT, REQUEST_METHOD, SERVER_PROTOCOL,
     SERVER_SOFTWARE, GATEWAY_INTERFACE and HTTP_<NAME> for each request header
-    (except Proxy). CMD also gets PATH and the --passenv variables, and nothing
+    (except Proxy, and names holding `_`, which a client could use to forge
+    a header a proxy sets: X_Forwarded_For would read as X-Forwarded-For). CMD also gets PATH and the --passenv variables, and nothing
     else from tinyws's environment (broadcast: PATH and --passenv only).
 
 LINES ARRIVE LATE? OUTPUT BUFFERING:

@@ -57,6 +57,12 @@ pub(crate) fn cgi_env(request: Option<&Request>, server_port: u16) -> Vec<(OsStr
     set("QUERY_STRING", request.query().unwrap_or("").into());
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, value) in request.headers() {
+        // `X_Forwarded_For` would become the same variable as the
+        // `X-Forwarded-For` a proxy sets, so a client could forge it: names
+        // with `_` are dropped, as CGI servers do.
+        if name.contains('_') {
+            continue;
+        }
         let key = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
         // HTTP_PROXY would tell many HTTP clients in CMD to use a proxy the
         // client chose ("httpoxy"); names a shell cannot use are skipped.

@@ -99,6 +99,10 @@ fn cgi_environment_and_nothing_else() {
             "Cookie: a=1",
             "Cookie: b=2",
             "Proxy: http://evil.example",
+            // A proxy's header, and a client's forgery of it with `_`.
+            "X-Forwarded-For: 192.0.2.7",
+            "X_Forwarded_For: 203.0.113.66",
+            "x_forwarded-for: 203.0.113.67",
         ],
     );
     let local_port = client.stream.local_addr().unwrap().port();
@@ -133,6 +137,7 @@ fn cgi_environment_and_nothing_else() {
     assert_eq!(get("TINYWS_TEST_KEEP"), Some("kept"));
     assert!(get("PATH").is_some());
     assert_eq!(get("HTTP_PROXY"), None, "httpoxy");
+    assert_eq!(get("HTTP_X_FORWARDED_FOR"), Some("192.0.2.7"), "forged with _");
     let expected = [
         "PATH",
         "TINYWS_TEST_KEEP",
