@@ -110,3 +110,37 @@ fn help_has_examples_and_the_buffering_advice() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--help"));
 }
+
+/// Runs `tinyws ARGS`, which must fail to start, and returns its stderr.
+fn start_failure(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinyws"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{:?}", out);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn start_up_failures_keep_the_os_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = start_failure(&["echo", "--addr", &addr]);
+    assert!(
+        err.contains(&format!("cannot listen on {}: ", addr))
+            && err.to_lowercase().contains("address already in use"),
+        "{}",
+        err
+    );
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine.
+    let err = start_failure(&["echo", "--addr", "192.0.2.1:8080"]);
+    assert!(
+        err.to_lowercase().contains("cannot assign requested address"),
+        "{}",
+        err
+    );
+    let err = start_failure(&["echo", "--addr", "no-port-here"]);
+    assert!(err.contains("invalid socket address"), "{}", err);
+    assert!(!err.contains("i/o error"), "{}", err);
+}
