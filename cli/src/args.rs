@@ -100,7 +100,8 @@ OPTIONS:
                          processes. Beyond it, HTTP 503. [default: 256]
     --max-message SIZE   Largest message a client may send, in bytes or with
                          a k or M suffix; also the longest line read from CMD
-                         (longer lines are split). [default: 1M]
+                         (longer lines are split, between characters).
+                         [default: 1M]
     --ping-interval SECS Ping idle clients this often and drop those that stop
                          answering; 0 turns it off. [default: 30]
     --log-level LEVEL    off, error, warn, info, debug or trace, or a RUST_LOG
@@ -127,6 +128,12 @@ ENVIRONMENT OF CMD:
     (except Proxy, and names holding `_`, which a client could use to forge
     a header a proxy sets: X_Forwarded_For would read as X-Forwarded-For). CMD also gets PATH and the --passenv variables, and nothing
     else from tinyws's environment (broadcast: PATH and --passenv only).
+
+TEXT AND INVALID UTF-8:
+    Without --binary, each line of output becomes a text message, which must
+    be UTF-8. Bytes that are not valid UTF-8 (Latin-1 text, binary data) are
+    replaced by U+FFFD (�), the replacement character, and the rest of the
+    line is sent. Use --binary to pass bytes through unchanged.
 
 LINES ARRIVE LATE? OUTPUT BUFFERING:
     Many programs buffer their output when it goes to a pipe rather than a

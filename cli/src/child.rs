@@ -170,6 +170,9 @@ pub(crate) struct Output<R> {
     reader: BufReader<R>,
     framing: Framing,
     max: usize,
+    /// The start of a character that a split line cut off: the beginning of
+    /// the next message.
+    carry: Vec<u8>,
 }
 
 impl<R: Read> Output<R> {
@@ -184,6 +187,7 @@ impl<R: Read> Output<R> {
             reader: BufReader::with_capacity(capacity, source),
             framing,
             max,
+            carry: Vec::new(),
         }
     }
 
@@ -219,7 +223,7 @@ impl<R: Read> Output<R> {
     }
 
     fn next_line(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let mut line = Vec::new();
+        let mut line = std::mem::take(&mut self.carry);
         loop {
             let available = match self.reader.fill_buf() {
                 Ok(buf) => buf,
@@ -245,12 +249,35 @@ impl<R: Read> Output<R> {
                     line.extend_from_slice(&available[..take]);
                     self.reader.consume(take);
                     if line.len() == self.max {
+                        // Split before a character cut in two, not inside it.
+                        let keep = complete_prefix(&line);
+                        if keep > 0 {
+                            self.carry = line.split_off(keep);
+                        }
                         return Ok(Some(line));
                     }
                 }
             }
         }
     }
+}
+
+/// How much of `bytes` to send so that it does not end inside a UTF-8
+/// character: all of it, or up to the start of an unfinished character at
+/// its end. Invalid bytes are left as they are (they become U+FFFD).
+fn complete_prefix(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    // A character is at most 4 bytes, so its start is among the last 3.
+    for start in (len.saturating_sub(3)..len).rev() {
+        if bytes[start] & 0xC0 != 0x80 {
+            return match std::str::from_utf8(&bytes[start..]) {
+                // Valid so far, but cut short.
+                Err(e) if e.error_len().is_none() => start,
+                _ => len,
+            };
+        }
+    }
+    len
 }
 
 #[cfg(test)]
@@ -284,6 +311,29 @@ mod tests {
         // A line longer than the limit is split, never buffered without bound.
         assert_eq!(texts(b"abcdefg\nhi\n", 3), ["abc", "def", "g", "hi"]);
         assert_eq!(texts(b"abc\nd\n", 3), ["abc", "d"]);
+    }
+
+    #[test]
+    fn long_lines_split_between_characters() {
+        // One character of each length, and invalid bytes, at every offset
+        // and every limit from 4 bytes (the longest character) up.
+        let text = "a€ü😀b€€€€€€€\u{7ff}\u{800}\u{ffff}\u{10000}z";
+        for skew in 0..4 {
+            let line = format!("{}{}", &"xyz"[..skew], text);
+            for max in 4..=line.len() + 1 {
+                let got = texts(format!("{}\nnext\n", line).as_bytes(), max);
+                let (last, parts) = got.split_last().unwrap();
+                assert_eq!(last, "next");
+                assert_eq!(parts.concat(), line, "max {}: {:?}", max, parts);
+                assert!(parts.iter().all(|p| p.len() <= max), "{:?}", parts);
+            }
+        }
+        assert_eq!(texts("€€€€€€€\n".as_bytes(), 10), ["€€€", "€€€", "€"]);
+        // Invalid bytes still become U+FFFD; a limit under a character's
+        // length cannot keep it whole.
+        assert_eq!(texts(b"ab\xe2\x82", 3), ["ab", "\u{fffd}"]);
+        assert_eq!(texts(b"\xff\xfe\xfd\xfc", 2), ["\u{fffd}\u{fffd}"; 2]);
+        assert_eq!(texts("€".as_bytes(), 2), ["\u{fffd}", "\u{fffd}"]);
     }
 
     #[test]

@@ -107,3 +107,24 @@ fn binary_broadcast_sends_raw_chunks() {
     }
     assert_eq!(got, [0, 159, 146, 150, 10]);
 }
+
+#[test]
+fn long_lines_split_between_characters() {
+    let mut server = Tinyws::start(&[
+        "broadcast",
+        "--addr",
+        "127.0.0.1:0",
+        "--max-message",
+        "10",
+        "--replay",
+        "8",
+    ]);
+    let mut stdin = server.stdin.take().unwrap();
+    writeln!(stdin, "€€€€€€€").unwrap();
+    writeln!(stdin, "end").unwrap();
+    stdin.flush().unwrap();
+    let mut client = server.connect("/");
+    for expected in ["€€€", "€€€", "€", "end"] {
+        assert_eq!(client.read_text(), expected);
+    }
+}

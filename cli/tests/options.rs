@@ -91,6 +91,7 @@ fn help_has_examples_and_the_buffering_advice() {
         "--replay",
         "0.0.0.0:8080",
         "127.0.0.1",
+        "U+FFFD",
     ] {
         assert!(help.contains(needle), "--help lacks {:?}", needle);
     }

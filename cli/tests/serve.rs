@@ -222,3 +222,17 @@ fn a_process_not_reading_its_input_gets_the_client_cut_off_with_1008() {
     assert_eq!(client.read_close(), Some(1008));
     eventually("the process to be stopped and reaped", || !exists(pid));
 }
+
+#[test]
+fn long_lines_split_between_characters() {
+    let server = serve(
+        &["--max-message", "10"],
+        &["sh", "-c", "printf '€€€€€€€'; echo; echo 'ok'"],
+    );
+    let mut client = server.connect("/");
+    // 21 bytes in messages of at most 10: a € (3 bytes) is never cut.
+    assert_eq!(client.read_text(), "€€€");
+    assert_eq!(client.read_text(), "€€€");
+    assert_eq!(client.read_text(), "€");
+    assert_eq!(client.read_text(), "ok");
+}
