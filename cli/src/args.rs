@@ -31,6 +31,7 @@ pub(crate) struct Options {
     pub(crate) console: bool,
     pub(crate) origins: Vec<String>,
     pub(crate) any_origin: bool,
+    pub(crate) subprotocols: Vec<String>,
     pub(crate) max_conns: Option<usize>,
     pub(crate) max_message: Option<usize>,
     /// `Some(None)` turns keepalive off.
@@ -96,6 +97,11 @@ OPTIONS:
                          By default only pages served by this tinyws itself
                          (same origin) and non-browser clients may connect.
     --any-origin         Accept web pages from any origin.
+    --subprotocol NAME   Speak this subprotocol (repeatable): of those a client
+                         offers, the first that is on this list is chosen. A
+                         browser page that asks for subprotocols, as in
+                         new WebSocket(url, ['chat']), fails to connect unless
+                         the server chooses one of them.
     --max-conns N        Most connections at once; with serve, also the most
                          processes. Beyond it, HTTP 503. [default: 256]
     --max-message SIZE   Largest message a client may send, in bytes or with
@@ -178,6 +184,7 @@ where
         console: false,
         origins: Vec::new(),
         any_origin: false,
+        subprotocols: Vec::new(),
         max_conns: None,
         max_message: None,
         ping_interval: None,
@@ -198,6 +205,7 @@ where
             Long("console") => o.console = true,
             Long("origin") => o.origins.push(text(parser.value())?),
             Long("any-origin") => o.any_origin = true,
+            Long("subprotocol") => o.subprotocols.push(token(&text(parser.value())?)?),
             Long("max-conns") => match number(&text(parser.value())?)? {
                 0 => return Err("--max-conns must be at least 1".to_owned()),
                 n => o.max_conns = Some(n),
@@ -294,6 +302,21 @@ fn text(value: Result<OsString, lexopt::Error>) -> Result<String, String> {
         .map_err(|v| format!("not valid UTF-8: {:?}", v))
 }
 
+/// A subprotocol name: an HTTP token (RFC 6455 section 4.1, RFC 9110
+/// section 5.6.2), since it travels in a comma-separated header.
+fn token(s: &str) -> Result<String, String> {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if !s.is_empty() && s.chars().all(tchar) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "--subprotocol needs a name such as chat or v2.json (letters, digits \
+             and !#$%&'*+-.^_`|~), got {:?}",
+            s
+        ))
+    }
+}
+
 fn number(s: &str) -> Result<usize, String> {
     s.trim()
         .parse()
@@ -387,6 +410,9 @@ mod tests {
             "--origin",
             "http://a",
             "--origin=http://b",
+            "--subprotocol",
+            "chat",
+            "--subprotocol=v2.json",
         ])
         .unwrap();
         assert_eq!(o.max_message, Some(65536));
@@ -394,6 +420,7 @@ mod tests {
         assert_eq!(o.grace, Duration::from_millis(250));
         assert_eq!(o.passenv, ["HOME", "LANG", "TZ"]);
         assert_eq!(o.origins, ["http://a", "http://b"]);
+        assert_eq!(o.subprotocols, ["chat", "v2.json"]);
         assert!(o.command.is_empty());
     }
 
@@ -409,6 +436,9 @@ mod tests {
             &["echo", "--max-conns", "0"],
             &["echo", "--ping-interval", "soon"],
             &["echo", "--nope"],
+            &["echo", "--subprotocol", ""],
+            &["echo", "--subprotocol", "a,b"],
+            &["echo", "--subprotocol", "chat v2"],
             &[],
         ] {
             assert!(run(bad).is_err(), "{:?}", bad);

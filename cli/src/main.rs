@@ -108,7 +108,8 @@ fn run(o: Options) -> Result<i32, String> {
 fn config(o: &Options) -> Config {
     let mut config = Config::default()
         .allowed_origins(o.origins.clone())
-        .allow_any_origin(o.any_origin);
+        .allow_any_origin(o.any_origin)
+        .subprotocols(o.subprotocols.clone());
     if let Some(n) = o.max_conns {
         config = config.max_connections(n);
     }

@@ -145,3 +145,48 @@ fn start_up_failures_keep_the_os_message() {
     assert!(err.contains("invalid socket address"), "{}", err);
     assert!(!err.contains("i/o error"), "{}", err);
 }
+
+/// The 101's head for an upgrade request with these extra header lines.
+fn upgrade_head(server: &Tinyws, extra: &str) -> String {
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{}\r\n",
+        server.addr, extra
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+#[test]
+fn subprotocol_is_chosen_from_the_clients_offer() {
+    let server = Tinyws::start(&[
+        "echo",
+        "--addr",
+        "127.0.0.1:0",
+        "--subprotocol",
+        "chat",
+        "--subprotocol",
+        "v2.json",
+    ]);
+    let head = upgrade_head(&server, "Sec-WebSocket-Protocol: mqtt, v2.json, chat\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{}", head);
+    assert!(
+        head.contains("\r\nSec-WebSocket-Protocol: v2.json\r\n"),
+        "{}",
+        head
+    );
+    // Offered nothing it speaks: upgraded without one (the browser then fails
+    // the connection, as the README explains).
+    let head = upgrade_head(&server, "Sec-WebSocket-Protocol: mqtt\r\n");
+    assert!(head.starts_with("HTTP/1.1 101"), "{}", head);
+    assert!(!head.contains("Sec-WebSocket-Protocol"), "{}", head);
+}
