@@ -249,8 +249,15 @@ pub(crate) fn write_refusal(out: &mut Vec<u8>, err: &HandshakeError) {
     write_response(out, &response);
 }
 
-/// Writes a plain HTTP response, always with `Connection: close`.
+/// Writes a plain HTTP response, always with `Connection: close`. A file
+/// body is not included: `answer` streams it after the head.
 pub(crate) fn write_response(out: &mut Vec<u8>, response: &Reply) {
+    write_response_head(out, response);
+    out.extend_from_slice(response.body.bytes());
+}
+
+/// The status line and headers of a response, with its Content-Length.
+fn write_response_head(out: &mut Vec<u8>, response: &Reply) {
     let _ = write!(
         out,
         "HTTP/1.1 {} {}\r\n",
@@ -260,12 +267,12 @@ pub(crate) fn write_response(out: &mut Vec<u8>, response: &Reply) {
     for (name, value) in &response.headers {
         write_header(out, name, value);
     }
-    let _ = write!(
-        out,
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        response.body.len()
-    );
-    out.extend_from_slice(&response.body);
+    // A 304 or 204 has no body, and a Content-Length of 0 would
+    // misstate the 200's (RFC 9110 sections 8.6 and 15.4.5).
+    if !matches!(response.status, 204 | 304) {
+        let _ = write!(out, "Content-Length: {}\r\n", response.body.len());
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
 }
 
 fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -459,7 +466,14 @@ fn answer<S: Stream + ?Sized>(
     request: Request,
     response: &Reply,
 ) -> Result<Outcome> {
-    send(stream, |out| write_response(out, response))?;
+    // HEAD gets the GET's headers and no body (RFC 9110 section 9.3.2);
+    // 204 and 304 never have one.
+    if request.method() == "HEAD" || matches!(response.status, 204 | 304) {
+        send(stream, |out| write_response_head(out, response))?;
+    } else {
+        send(stream, |out| write_response(out, response))?;
+        response.body.send_file(stream)?;
+    }
     linger(stream);
     Ok(Outcome::Answered(request, response.status))
 }
