@@ -211,7 +211,10 @@ pub(crate) enum Body {
     Bytes(Vec<u8>),
     /// The first `len` bytes of the file. Shared so that `Reply` stays
     /// `Clone`; the file is read from its start each time it is sent.
-    File { file: Arc<File>, len: u64 },
+    File {
+        file: Arc<File>,
+        len: u64,
+    },
 }
 
 impl Body {

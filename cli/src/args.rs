@@ -29,6 +29,7 @@ pub(crate) struct Options {
     pub(crate) addr: String,
     pub(crate) static_dir: Option<PathBuf>,
     pub(crate) console: bool,
+    pub(crate) dotfiles: bool,
     pub(crate) origins: Vec<String>,
     pub(crate) any_origin: bool,
     pub(crate) subprotocols: Vec<String>,
@@ -88,8 +89,13 @@ OPTIONS:
                          machine only; [::]:8080 for IPv6. A bare port such
                          as 9000 means 0.0.0.0:9000.
     --static DIR         Serve the files in DIR for plain HTTP GETs on the same
-                         port: index.html for a directory, 404 for anything
-                         missing, 403 for paths leading outside DIR.
+                         port: index.html for a directory (/dir redirects to
+                         /dir/), 404 for anything missing, 403 for paths
+                         leading outside DIR. Files of any size are sent in
+                         16 KiB chunks; ETag and Last-Modified let browsers
+                         revalidate (304). Names starting with a dot (.env,
+                         .git/) are not served.
+    --dotfiles           With --static, serve names starting with a dot too.
     --console            Serve a page at / with an input box and a message log,
                          to try the endpoint from a browser.
     --origin ORIGIN      Also accept WebSocket connections from web pages at
@@ -182,6 +188,7 @@ where
         addr: DEFAULT_ADDR.to_owned(),
         static_dir: None,
         console: false,
+        dotfiles: false,
         origins: Vec::new(),
         any_origin: false,
         subprotocols: Vec::new(),
@@ -203,6 +210,7 @@ where
             Long("addr") => o.addr = normalize_addr(&text(parser.value())?),
             Long("static") => o.static_dir = Some(parser.value().map_err(err)?.into()),
             Long("console") => o.console = true,
+            Long("dotfiles") => o.dotfiles = true,
             Long("origin") => o.origins.push(text(parser.value())?),
             Long("any-origin") => o.any_origin = true,
             Long("subprotocol") => o.subprotocols.push(token(&text(parser.value())?)?),
@@ -278,6 +286,11 @@ fn check(o: &Options) -> Result<(), String> {
         o.mode != Mode::Echo || o.passenv.is_empty(),
         "--passenv",
         "serve and broadcast",
+    )?;
+    only(
+        o.static_dir.is_some() || !o.dotfiles,
+        "--dotfiles",
+        "--static",
     )?;
     only(
         o.mode == Mode::Broadcast || o.replay == 0,

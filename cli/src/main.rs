@@ -65,7 +65,7 @@ fn main() {
 /// Runs the server until a signal or the end of the broadcast source, and
 /// returns the exit code.
 fn run(o: Options) -> Result<i32, String> {
-    let site = Site::new(o.static_dir.as_deref(), o.console).map_err(|e| {
+    let site = Site::new(o.static_dir.as_deref(), o.console, o.dotfiles).map_err(|e| {
         let dir = o.static_dir.as_deref().unwrap_or_else(|| ".".as_ref());
         format!("--static {}: {}", dir.display(), e)
     })?;

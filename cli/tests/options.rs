@@ -137,7 +137,8 @@ fn start_up_failures_keep_the_os_message() {
     // 192.0.2.1 (TEST-NET-1) is no address of this machine.
     let err = start_failure(&["echo", "--addr", "192.0.2.1:8080"]);
     assert!(
-        err.to_lowercase().contains("cannot assign requested address"),
+        err.to_lowercase()
+            .contains("cannot assign requested address"),
         "{}",
         err
     );

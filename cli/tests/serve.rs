@@ -137,7 +137,11 @@ fn cgi_environment_and_nothing_else() {
     assert_eq!(get("TINYWS_TEST_KEEP"), Some("kept"));
     assert!(get("PATH").is_some());
     assert_eq!(get("HTTP_PROXY"), None, "httpoxy");
-    assert_eq!(get("HTTP_X_FORWARDED_FOR"), Some("192.0.2.7"), "forged with _");
+    assert_eq!(
+        get("HTTP_X_FORWARDED_FOR"),
+        Some("192.0.2.7"),
+        "forged with _"
+    );
     let expected = [
         "PATH",
         "TINYWS_TEST_KEEP",
