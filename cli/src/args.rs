@@ -99,7 +99,9 @@ OPTIONS:
     --console            Serve a page at / with an input box and a message log,
                          to try the endpoint from a browser.
     --origin ORIGIN      Also accept WebSocket connections from web pages at
-                         ORIGIN, such as http://192.168.1.20:3000 (repeatable).
+                         ORIGIN, such as http://192.168.1.20:3000 (repeatable):
+                         a scheme, host and port, with no path; the default
+                         port (80 for http, 443 for https) may be left out.
                          By default only pages served by this tinyws itself
                          (same origin) and non-browser clients may connect.
     --any-origin         Accept web pages from any origin.
@@ -211,7 +213,7 @@ where
             Long("static") => o.static_dir = Some(parser.value().map_err(err)?.into()),
             Long("console") => o.console = true,
             Long("dotfiles") => o.dotfiles = true,
-            Long("origin") => o.origins.push(text(parser.value())?),
+            Long("origin") => o.origins.push(origin(&text(parser.value())?)?),
             Long("any-origin") => o.any_origin = true,
             Long("subprotocol") => o.subprotocols.push(token(&text(parser.value())?)?),
             Long("max-conns") => match number(&text(parser.value())?)? {
@@ -313,6 +315,85 @@ fn text(value: Result<OsString, lexopt::Error>) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .into_string()
         .map_err(|v| format!("not valid UTF-8: {:?}", v))
+}
+
+/// An `--origin` value in the form browsers send in the Origin header
+/// (RFC 6454 section 6.2): scheme and host in lower case, no default port, no
+/// path. `http://Pi.local:80` becomes `http://pi.local`, which is what a
+/// page at that address sends; values that cannot be an origin are refused.
+fn origin(s: &str) -> Result<String, String> {
+    let example = "such as http://192.168.1.20:3000";
+    let (scheme, authority) = match s.split_once("://") {
+        Some(parts) => parts,
+        None => return Err(format!("--origin needs a scheme, {}: got {:?}", example, s)),
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return Err(format!(
+            "--origin has no valid scheme, {}: got {:?}",
+            example, s
+        ));
+    }
+    if authority.contains(['/', '?', '#']) {
+        return Err(format!(
+            "--origin is a scheme, host and port, without a path (browsers send no \
+             path in Origin), {}: got {:?}",
+            example, s
+        ));
+    }
+    let (host, port) = if authority.starts_with('[') {
+        // An IPv6 literal: [::1] or [::1]:8080.
+        match authority.find(']') {
+            Some(end) => match &authority[end + 1..] {
+                "" => (&authority[..=end], None),
+                rest => (
+                    &authority[..=end],
+                    Some(rest.strip_prefix(':').unwrap_or("x")),
+                ),
+            },
+            None => ("", None),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty()
+        || host.contains(['@', ' '])
+        || (!host.starts_with('[') && host.contains(':'))
+    {
+        return Err(format!(
+            "--origin has no valid host, {}: got {:?}",
+            example, s
+        ));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => {
+                return Err(format!(
+                    "--origin has no valid port, {}: got {:?}",
+                    example, s
+                ))
+            }
+        },
+    };
+    let default = match scheme.as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    };
+    let host = host.to_ascii_lowercase();
+    Ok(match port {
+        Some(p) if Some(p) != default => format!("{}://{}:{}", scheme, host, p),
+        _ => format!("{}://{}", scheme, host),
+    })
 }
 
 /// A subprotocol name: an HTTP token (RFC 6455 section 4.1, RFC 9110
@@ -458,6 +539,42 @@ mod tests {
         }
         assert!(matches!(parse(["serve", "--help"]), Ok(Parsed::Help)));
         assert!(matches!(parse(["-V"]), Ok(Parsed::Version)));
+    }
+
+    #[test]
+    fn origins_are_normalised_or_refused() {
+        for (given, sent) in [
+            ("http://pi.local:3000", "http://pi.local:3000"),
+            ("HTTP://Pi.Local:80", "http://pi.local"),
+            ("https://dash.example:443", "https://dash.example"),
+            ("https://dash.example:80", "https://dash.example:80"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("http://[::1]:80", "http://[::1]"),
+            ("http://192.168.1.20", "http://192.168.1.20"),
+        ] {
+            assert_eq!(origin(given).as_deref(), Ok(sent), "{}", given);
+        }
+        for bad in [
+            "pi.local:3000",
+            "pi.local",
+            "null",
+            "http://pi.local:3000/",
+            "http://pi.local/app",
+            "http://pi.local?x",
+            "http://",
+            "http://:80",
+            "http://pi.local:",
+            "http://pi.local:99999",
+            "http://pi.local:0",
+            "http://pi.local:+80",
+            "http://user@pi.local",
+            "http://[::1",
+            "http://[::1]x",
+            "http://::1:80",
+            "1http://pi.local",
+        ] {
+            assert!(origin(bad).is_err(), "{}", bad);
+        }
     }
 
     #[test]

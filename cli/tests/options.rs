@@ -191,3 +191,41 @@ fn subprotocol_is_chosen_from_the_clients_offer() {
     assert!(head.starts_with("HTTP/1.1 101"), "{}", head);
     assert!(!head.contains("Sec-WebSocket-Protocol"), "{}", head);
 }
+
+#[test]
+fn origin_values_are_normalised_and_checked_at_start_up() {
+    // A page at http://dash.example:80/ sends "Origin: http://dash.example".
+    let server = Tinyws::start(&[
+        "echo",
+        "--addr",
+        "127.0.0.1:0",
+        "--origin",
+        "HTTP://Dash.Example:80",
+        "--origin",
+        "https://secure.example:443",
+    ]);
+    for (origin, status) in [
+        ("http://dash.example", "101"),
+        ("https://secure.example", "101"),
+        ("http://dash.example:8080", "403"),
+        ("https://dash.example", "403"),
+    ] {
+        let header = format!("Origin: {}\r\n", origin);
+        assert_eq!(upgrade_status(&server, &header), status, "{}", origin);
+    }
+    for (value, complaint) in [
+        ("dash.example:3000", "scheme"),
+        ("http://dash.example:3000/", "without a path"),
+        ("http://dash.example/app", "without a path"),
+        ("http://dash.example:http", "port"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinyws"))
+            .args(["echo", "--addr", "127.0.0.1:0", "--origin", value])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {}", value, err);
+        assert!(err.contains(complaint), "{}: {}", value, err);
+    }
+}
