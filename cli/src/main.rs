@@ -32,6 +32,12 @@ use crate::serve::Serve;
 use crate::site::Site;
 
 fn main() {
+    let mut raw = std::env::args_os().skip(1);
+    if raw.next().as_deref() == Some(child::NEW_GROUP.as_ref()) {
+        // tinyws started itself to run CMD in a process group of its own.
+        let command: Vec<_> = raw.collect();
+        process::exit(child::exec_in_new_group(&command));
+    }
     let options = match args::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(options)) => options,
         Ok(Parsed::Help) => {

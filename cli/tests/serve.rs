@@ -240,3 +240,74 @@ fn long_lines_split_between_characters() {
     assert_eq!(client.read_text(), "€");
     assert_eq!(client.read_text(), "ok");
 }
+
+/// Whether `pid` is running: it exists and is not a zombie.
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid)) {
+        Ok(stat) => {
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next());
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn background_children_holding_stdout_leave_no_thread_or_pipe_behind() {
+    // CMD starts two background children that keep its stdout open, one
+    // that SIGTERM stops and one that ignores it, prints their pids and
+    // waits for its stdin to close.
+    let server = serve(
+        &["--grace", "100ms"],
+        &[
+            "sh",
+            "-c",
+            "sleep 60 & echo $!; (trap '' TERM; exec sleep 60) & echo $!; read x",
+        ],
+    );
+    // Start-up is over (the signal thread's descriptors exist) before the
+    // descriptors are counted.
+    eventually("the signal thread", || {
+        common::thread_names(server.pid()).contains(&"tinyws-signals".to_owned())
+    });
+    let fds_before = common::open_fds(server.pid());
+    let mut stubborn = KillOnDrop(Vec::new());
+    let mut polite = KillOnDrop(Vec::new());
+    for _ in 0..5 {
+        let mut client = server.connect("/");
+        polite.0.push(pid_of(&mut client));
+        stubborn.0.push(pid_of(&mut client));
+        assert_eq!(client.close(), Some(1000));
+    }
+    let pumps = || {
+        common::thread_names(server.pid())
+            .iter()
+            .filter(|n| n.starts_with("tinyws-out"))
+            .count()
+    };
+    eventually("every output pump to end", || pumps() == 0);
+    eventually("every pipe to be closed", || {
+        common::open_fds(server.pid()) <= fds_before
+    });
+    // CMD's group was signalled: the children that heed SIGTERM are gone.
+    eventually("background children to be stopped", || {
+        !polite.0.iter().any(|pid| running(*pid))
+    });
+    drop(stubborn);
+}
+
+/// Processes the test started, through tinyws, and kills when it ends.
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            if running(*pid) {
+                let pid = rustix::process::Pid::from_raw(*pid as i32).unwrap();
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::Kill);
+            }
+        }
+    }
+}
