@@ -99,6 +99,7 @@ impl Serve {
             // The connection is over: its output pump stops reading now, and
             // dropping the queue ends the input pump, which closes stdin.
             drop(pumps.stop_output);
+            drop(pumps.queue);
             output = Some(pumps.output);
         }
         match child::stop(&mut process, self.grace) {

@@ -137,7 +137,8 @@ fn serve_file(path: &Path, req: &Request) -> Reply {
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-    // Size and modification time, to the nanosecond, as nginx and Apache do.
+    // Modification time and size, as most servers use; the nanoseconds tell
+    // apart two versions written within one second.
     let etag = match modified {
         Some(m) => format!(
             "\"{:x}.{:x}-{:x}\"",
