@@ -194,7 +194,9 @@ fn is_disconnect(e: &io::Error) -> bool {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io(_) => f.write_str("i/o error"),
+            // The OS's own words ("Address already in use (os error 98)"):
+            // they are what tells one failure from another.
+            Error::Io(e) => fmt::Display::fmt(e, f),
             Error::Timeout(t) => fmt::Display::fmt(t, f),
             Error::Handshake(h) => write!(f, "handshake refused: {}", h),
             Error::Protocol(p) => write!(f, "protocol error: {}", p),
@@ -256,7 +258,9 @@ impl std::error::Error for HandshakeError {}
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            // Transparent: Display already shows the I/O error, so its
+            // source is the I/O error's own, and a chain is not printed twice.
+            Error::Io(e) => std::error::Error::source(e),
             _ => None,
         }
     }
@@ -323,5 +327,13 @@ mod tests {
         assert!(matches!(e, Error::Disconnected));
         let io: io::Error = Error::Closed.into();
         assert_eq!(io.kind(), io::ErrorKind::NotConnected);
+        // The OS's message survives the wrapping, in both directions.
+        let os = io::Error::from_raw_os_error(98);
+        let text = os.to_string();
+        let e = Error::from(os);
+        assert_eq!(e.to_string(), text);
+        assert_eq!(io::Error::from(e).to_string(), text);
+        let custom = Error::from(io::Error::new(io::ErrorKind::Other, "no such host"));
+        assert_eq!(custom.to_string(), "no such host");
     }
 }

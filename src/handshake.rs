@@ -378,8 +378,17 @@ fn write_refusal_to(out: &mut Vec<u8>, err: &HandshakeError, head_only: bool) {
 
 /// Writes a plain HTTP response, always with `Connection: close`. An answer
 /// to HEAD has the headers GET would get, Content-Length included, and no
-/// body (RFC 9110 section 9.3.2).
+/// body (RFC 9110 section 9.3.2); 204 and 304 never have one. A file body
+/// is not included: `answer` streams it after the head.
 pub(crate) fn write_response(out: &mut Vec<u8>, response: &Reply, head_only: bool) {
+    write_response_head(out, response);
+    if !head_only && !matches!(response.status, 204 | 304) {
+        out.extend_from_slice(response.body.bytes());
+    }
+}
+
+/// The status line and headers of a response, with its Content-Length.
+fn write_response_head(out: &mut Vec<u8>, response: &Reply) {
     let _ = write!(
         out,
         "HTTP/1.1 {} {}\r\n",
@@ -389,14 +398,12 @@ pub(crate) fn write_response(out: &mut Vec<u8>, response: &Reply, head_only: boo
     for (name, value) in &response.headers {
         write_header(out, name, value);
     }
-    let _ = write!(
-        out,
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        response.body.len()
-    );
-    if !head_only {
-        out.extend_from_slice(&response.body);
+    // A 304 or 204 has no body, and a Content-Length of 0 would
+    // misstate the 200's (RFC 9110 sections 8.6 and 15.4.5).
+    if !matches!(response.status, 204 | 304) {
+        let _ = write!(out, "Content-Length: {}\r\n", response.body.len());
     }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
 }
 
 fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -658,8 +665,13 @@ fn answer<S: Stream + ?Sized>(
     request: Request,
     response: &Reply,
 ) -> Result<Outcome> {
-    let head_only = request.method() == "HEAD";
+    // HEAD gets the GET's headers and no body (RFC 9110 section 9.3.2);
+    // 204 and 304 never have one.
+    let head_only = request.method() == "HEAD" || matches!(response.status, 204 | 304);
     send(stream, |out| write_response(out, response, head_only))?;
+    if !head_only {
+        response.body.send_file(stream)?;
+    }
     linger(stream);
     Ok(Outcome::Answered(request, response.status))
 }

@@ -2,7 +2,10 @@
 //! answers a hook can give.
 
 use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// The most header lines accepted; more get 431.
 pub(crate) const MAX_HEADERS: usize = 64;
@@ -383,7 +386,75 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
 pub struct Reply {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+    pub(crate) body: Body,
+}
+
+/// How much of a file body is read and written at a time.
+const FILE_CHUNK: usize = 16 * 1024;
+
+/// A response body: bytes held in memory, or a file read as it is sent.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    Bytes(Vec<u8>),
+    /// The first `len` bytes of the file. Shared so that `Reply` stays
+    /// `Clone`; the file is read from its start each time it is sent.
+    File {
+        file: Arc<File>,
+        len: u64,
+    },
+}
+
+impl Body {
+    /// The Content-Length.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+
+    /// The bytes to send with the head, if the body is held in memory.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Bytes(bytes) => bytes,
+            Body::File { .. } => &[],
+        }
+    }
+
+    /// Sends a file body in chunks of [`FILE_CHUNK`], each written before
+    /// the next is read, so memory stays at one chunk however large the file
+    /// and however slowly the client reads (the stream's write timeout ends
+    /// a client that stops). Bytes bodies were sent with the head.
+    ///
+    /// # Errors
+    /// I/O errors; `UnexpectedEof` if the file has shrunk below its
+    /// Content-Length, after which the connection must be closed.
+    pub(crate) fn send_file<W: Write + ?Sized>(&self, out: &mut W) -> io::Result<()> {
+        let (mut file, len) = match self {
+            Body::Bytes(_) => return Ok(()),
+            Body::File { file, len } => (&**file, *len),
+        };
+        file.seek(SeekFrom::Start(0))?;
+        let mut chunk = vec![0u8; (FILE_CHUNK as u64).min(len) as usize];
+        let mut left = len;
+        while left > 0 {
+            let want = (chunk.len() as u64).min(left) as usize;
+            let n = match file.read(&mut chunk[..want]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shorter than its Content-Length",
+                    ))
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            out.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        out.flush()
+    }
 }
 
 impl Reply {
@@ -392,7 +463,7 @@ impl Reply {
         Reply {
             status,
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::Bytes(Vec::new()),
         }
     }
 
@@ -422,7 +493,30 @@ impl Reply {
     /// Sets the body. Content-Length is added when written.
     #[must_use]
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Reply {
-        self.body = body.into();
+        self.body = Body::Bytes(body.into());
+        self
+    }
+
+    /// Sets the body to the first `len` bytes of `file`, read from its start
+    /// and sent in 16 KiB chunks as the client takes them: serving a file of
+    /// any size holds one chunk in memory, not the file. Content-Length is
+    /// `len` (take it from the file's metadata); a HEAD request gets the
+    /// headers only and the file is not read. If the file turns out shorter
+    /// than `len`, the connection is closed after what there was.
+    ///
+    /// ```no_run
+    /// use tinyws::Reply;
+    /// let file = std::fs::File::open("www/video.mp4")?;
+    /// let len = file.metadata()?.len();
+    /// let page = Reply::new(200).header("Content-Type", "video/mp4").file(file, len);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use]
+    pub fn file(mut self, file: File, len: u64) -> Reply {
+        self.body = Body::File {
+            file: Arc::new(file),
+            len,
+        };
         self
     }
 
@@ -523,5 +617,32 @@ mod tests {
             .header("Sec-Fetch", "ok");
         let names: Vec<&str> = up.headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["X-Served-By", "Sec-Fetch"]);
+    }
+
+    #[test]
+    fn file_bodies_are_sent_whole_from_the_start_each_time() {
+        let path = std::env::temp_dir().join(format!("tinyws-body-{}", std::process::id()));
+        let data: Vec<u8> = (0..FILE_CHUNK * 3 + 7).map(|i| i as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let open = || File::open(&path).unwrap();
+        let response = Reply::new(200).file(open(), data.len() as u64);
+        assert_eq!(response.body.len(), data.len() as u64);
+        assert!(response.body.bytes().is_empty());
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            response.body.send_file(&mut out).unwrap();
+            assert!(out == data);
+        }
+        // A file that shrank below its Content-Length is an error, not a
+        // short body passed off as whole.
+        let long = Reply::new(200).file(open(), data.len() as u64 + 1);
+        let mut out = Vec::new();
+        let err = long.body.send_file(&mut out).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        // Bytes bodies go with the head; send_file adds nothing.
+        let mut out = Vec::new();
+        Reply::text(200, "hi").body.send_file(&mut out).unwrap();
+        assert!(out.is_empty());
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -29,10 +29,12 @@ pub(crate) struct Options {
     pub(crate) addr: String,
     pub(crate) static_dir: Option<PathBuf>,
     pub(crate) console: bool,
+    pub(crate) dotfiles: bool,
     pub(crate) origins: Vec<String>,
     pub(crate) any_origin: bool,
     pub(crate) hosts: Vec<String>,
     pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
+    pub(crate) subprotocols: Vec<String>,
     pub(crate) max_conns: Option<usize>,
     pub(crate) max_message: Option<usize>,
     /// `Some(None)` turns keepalive off.
@@ -89,12 +91,19 @@ OPTIONS:
                          machine only; [::]:8080 for IPv6. A bare port such
                          as 9000 means 0.0.0.0:9000.
     --static DIR         Serve the files in DIR for plain HTTP GETs on the same
-                         port: index.html for a directory, 404 for anything
-                         missing, 403 for paths leading outside DIR.
+                         port: index.html for a directory (/dir redirects to
+                         /dir/), 404 for anything missing, 403 for paths
+                         leading outside DIR. Files of any size are sent in
+                         16 KiB chunks; ETag and Last-Modified let browsers
+                         revalidate (304). Names starting with a dot (.env,
+                         .git/) are not served.
+    --dotfiles           With --static, serve names starting with a dot too.
     --console            Serve a page at / with an input box and a message log,
                          to try the endpoint from a browser.
     --origin ORIGIN      Also accept WebSocket connections from web pages at
-                         ORIGIN, such as http://192.168.1.20:3000 (repeatable).
+                         ORIGIN, such as http://192.168.1.20:3000 (repeatable):
+                         a scheme, host and port, with no path; the default
+                         port (80 for http, 443 for https) may be left out.
                          By default only pages served by this tinyws itself
                          (same origin) and non-browser clients may connect.
     --any-origin         Accept web pages from any origin.
@@ -108,11 +117,17 @@ OPTIONS:
                          X-Forwarded-For, X-Forwarded-Host and Forwarded
                          headers give the client's address and the host it
                          asked for. Ignored from anyone else.
+    --subprotocol NAME   Speak this subprotocol (repeatable): of those a client
+                         offers, the first that is on this list is chosen. A
+                         browser page that asks for subprotocols, as in
+                         new WebSocket(url, ['chat']), fails to connect unless
+                         the server chooses one of them.
     --max-conns N        Most connections at once; with serve, also the most
                          processes. Beyond it, HTTP 503. [default: 256]
     --max-message SIZE   Largest message a client may send, in bytes or with
                          a k or M suffix; also the longest line read from CMD
-                         (longer lines are split). [default: 1M]
+                         (longer lines are split, between characters).
+                         [default: 1M]
     --ping-interval SECS Ping idle clients this often and drop those that stop
                          answering; 0 turns it off. [default: 30]
     --log-level LEVEL    off, error, warn, info, debug or trace, or a RUST_LOG
@@ -136,8 +151,15 @@ ENVIRONMENT OF CMD:
     serve gives CMD REMOTE_ADDR, REMOTE_PORT, REQUEST_URI, PATH_INFO,
     QUERY_STRING, SERVER_PORT, REQUEST_METHOD, SERVER_PROTOCOL,
     SERVER_SOFTWARE, GATEWAY_INTERFACE and HTTP_<NAME> for each request header
-    (except Proxy). CMD also gets PATH and the --passenv variables, and nothing
+    (except Proxy, and names holding `_`, which a client could use to forge
+    a header a proxy sets: X_Forwarded_For would read as X-Forwarded-For). CMD also gets PATH and the --passenv variables, and nothing
     else from tinyws's environment (broadcast: PATH and --passenv only).
+
+TEXT AND INVALID UTF-8:
+    Without --binary, each line of output becomes a text message, which must
+    be UTF-8. Bytes that are not valid UTF-8 (Latin-1 text, binary data) are
+    replaced by U+FFFD (�), the replacement character, and the rest of the
+    line is sent. Use --binary to pass bytes through unchanged.
 
 LINES ARRIVE LATE? OUTPUT BUFFERING:
     Many programs buffer their output when it goes to a pipe rather than a
@@ -188,10 +210,12 @@ where
         addr: DEFAULT_ADDR.to_owned(),
         static_dir: None,
         console: false,
+        dotfiles: false,
         origins: Vec::new(),
         any_origin: false,
         hosts: Vec::new(),
         trusted_proxies: Vec::new(),
+        subprotocols: Vec::new(),
         max_conns: None,
         max_message: None,
         ping_interval: None,
@@ -210,7 +234,8 @@ where
             Long("addr") => o.addr = normalize_addr(&text(parser.value())?),
             Long("static") => o.static_dir = Some(parser.value().map_err(err)?.into()),
             Long("console") => o.console = true,
-            Long("origin") => o.origins.push(text(parser.value())?),
+            Long("dotfiles") => o.dotfiles = true,
+            Long("origin") => o.origins.push(origin(&text(parser.value())?)?),
             Long("any-origin") => o.any_origin = true,
             Long("host") => {
                 let host = text(parser.value())?;
@@ -234,6 +259,7 @@ where
                     }
                 }
             }
+            Long("subprotocol") => o.subprotocols.push(token(&text(parser.value())?)?),
             Long("max-conns") => match number(&text(parser.value())?)? {
                 0 => return Err("--max-conns must be at least 1".to_owned()),
                 n => o.max_conns = Some(n),
@@ -308,6 +334,11 @@ fn check(o: &Options) -> Result<(), String> {
         "serve and broadcast",
     )?;
     only(
+        o.static_dir.is_some() || !o.dotfiles,
+        "--dotfiles",
+        "--static",
+    )?;
+    only(
         o.mode == Mode::Broadcast || o.replay == 0,
         "--replay",
         "broadcast",
@@ -328,6 +359,100 @@ fn text(value: Result<OsString, lexopt::Error>) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .into_string()
         .map_err(|v| format!("not valid UTF-8: {:?}", v))
+}
+
+/// An `--origin` value in the form browsers send in the Origin header
+/// (RFC 6454 section 6.2): scheme and host in lower case, no default port, no
+/// path. `http://Pi.local:80` becomes `http://pi.local`, which is what a
+/// page at that address sends; values that cannot be an origin are refused.
+fn origin(s: &str) -> Result<String, String> {
+    let example = "such as http://192.168.1.20:3000";
+    let (scheme, authority) = match s.split_once("://") {
+        Some(parts) => parts,
+        None => return Err(format!("--origin needs a scheme, {}: got {:?}", example, s)),
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return Err(format!(
+            "--origin has no valid scheme, {}: got {:?}",
+            example, s
+        ));
+    }
+    if authority.contains(['/', '?', '#']) {
+        return Err(format!(
+            "--origin is a scheme, host and port, without a path (browsers send no \
+             path in Origin), {}: got {:?}",
+            example, s
+        ));
+    }
+    let (host, port) = if authority.starts_with('[') {
+        // An IPv6 literal: [::1] or [::1]:8080.
+        match authority.find(']') {
+            Some(end) => match &authority[end + 1..] {
+                "" => (&authority[..=end], None),
+                rest => (
+                    &authority[..=end],
+                    Some(rest.strip_prefix(':').unwrap_or("x")),
+                ),
+            },
+            None => ("", None),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty()
+        || host.contains(['@', ' '])
+        || (!host.starts_with('[') && host.contains(':'))
+    {
+        return Err(format!(
+            "--origin has no valid host, {}: got {:?}",
+            example, s
+        ));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => {
+                return Err(format!(
+                    "--origin has no valid port, {}: got {:?}",
+                    example, s
+                ))
+            }
+        },
+    };
+    let default = match scheme.as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    };
+    let host = host.to_ascii_lowercase();
+    Ok(match port {
+        Some(p) if Some(p) != default => format!("{}://{}:{}", scheme, host, p),
+        _ => format!("{}://{}", scheme, host),
+    })
+}
+
+/// A subprotocol name: an HTTP token (RFC 6455 section 4.1, RFC 9110
+/// section 5.6.2), since it travels in a comma-separated header.
+fn token(s: &str) -> Result<String, String> {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if !s.is_empty() && s.chars().all(tchar) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "--subprotocol needs a name such as chat or v2.json (letters, digits \
+             and !#$%&'*+-.^_`|~), got {:?}",
+            s
+        ))
+    }
 }
 
 fn number(s: &str) -> Result<usize, String> {
@@ -428,6 +553,9 @@ mod tests {
             "--trusted-proxy",
             "127.0.0.1",
             "--trusted-proxy=::1",
+            "--subprotocol",
+            "chat",
+            "--subprotocol=v2.json",
         ])
         .unwrap();
         assert_eq!(o.max_message, Some(65536));
@@ -437,6 +565,7 @@ mod tests {
         assert_eq!(o.origins, ["http://a", "http://b"]);
         assert_eq!(o.hosts, ["pi.example.com"]);
         assert_eq!(o.trusted_proxies.len(), 2);
+        assert_eq!(o.subprotocols, ["chat", "v2.json"]);
         assert!(o.command.is_empty());
     }
 
@@ -454,12 +583,51 @@ mod tests {
             &["echo", "--nope"],
             &["echo", "--host", "http://pi.example.com"],
             &["echo", "--trusted-proxy", "nginx"],
+            &["echo", "--subprotocol", ""],
+            &["echo", "--subprotocol", "a,b"],
+            &["echo", "--subprotocol", "chat v2"],
             &[],
         ] {
             assert!(run(bad).is_err(), "{:?}", bad);
         }
         assert!(matches!(parse(["serve", "--help"]), Ok(Parsed::Help)));
         assert!(matches!(parse(["-V"]), Ok(Parsed::Version)));
+    }
+
+    #[test]
+    fn origins_are_normalised_or_refused() {
+        for (given, sent) in [
+            ("http://pi.local:3000", "http://pi.local:3000"),
+            ("HTTP://Pi.Local:80", "http://pi.local"),
+            ("https://dash.example:443", "https://dash.example"),
+            ("https://dash.example:80", "https://dash.example:80"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("http://[::1]:80", "http://[::1]"),
+            ("http://192.168.1.20", "http://192.168.1.20"),
+        ] {
+            assert_eq!(origin(given).as_deref(), Ok(sent), "{}", given);
+        }
+        for bad in [
+            "pi.local:3000",
+            "pi.local",
+            "null",
+            "http://pi.local:3000/",
+            "http://pi.local/app",
+            "http://pi.local?x",
+            "http://",
+            "http://:80",
+            "http://pi.local:",
+            "http://pi.local:99999",
+            "http://pi.local:0",
+            "http://pi.local:+80",
+            "http://user@pi.local",
+            "http://[::1",
+            "http://[::1]x",
+            "http://::1:80",
+            "1http://pi.local",
+        ] {
+            assert!(origin(bad).is_err(), "{}", bad);
+        }
     }
 
     #[test]

@@ -19,22 +19,35 @@ pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct Feed {
     hub: Hub,
     /// The last `replay` messages. Its lock is held across each broadcast,
-    /// so a newcomer gets the replay and then live messages, with no gap
-    /// and no repeat.
-    recent: Mutex<VecDeque<Message>>,
+    /// and a newcomer subscribes under it, so a newcomer gets the replay and
+    /// then live messages, with no gap and no repeat. It is never held while
+    /// writing to a newcomer: a newcomer that does not read must not hold up
+    /// the feed.
+    recent: Mutex<Recent>,
     replay: usize,
+}
+
+#[derive(Debug)]
+struct Recent {
+    messages: VecDeque<Message>,
+    /// The number of the next message to be published; `messages` holds
+    /// those numbered from `next - messages.len()`.
+    next: u64,
 }
 
 impl Feed {
     pub(crate) fn new(replay: usize) -> Feed {
         Feed {
             hub: Hub::new(STALL_TIMEOUT),
-            recent: Mutex::new(VecDeque::with_capacity(replay.min(1024))),
+            recent: Mutex::new(Recent {
+                messages: VecDeque::with_capacity(replay.min(1024)),
+                next: 0,
+            }),
             replay,
         }
     }
 
-    fn recent(&self) -> MutexGuard<'_, VecDeque<Message>> {
+    fn recent(&self) -> MutexGuard<'_, Recent> {
         self.recent
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -44,11 +57,12 @@ impl Feed {
     pub(crate) fn publish(&self, message: Message) -> usize {
         let mut recent = self.recent();
         if self.replay > 0 {
-            if recent.len() == self.replay {
-                recent.pop_front();
+            if recent.messages.len() == self.replay {
+                recent.messages.pop_front();
             }
-            recent.push_back(message.clone());
+            recent.messages.push_back(message.clone());
         }
+        recent.next += 1;
         match &message {
             Message::Text(text) => self.hub.broadcast(text),
             Message::Binary(bytes) => self.hub.broadcast(bytes),
@@ -64,15 +78,35 @@ impl Feed {
             Ok(sender) => sender,
             Err(_) => return,
         };
-        {
-            let recent = self.recent();
-            if self.hub.subscribe(sender.clone()).is_err() {
-                return;
-            }
-            for message in recent.iter() {
-                if sender.send(message.clone()).is_err() {
-                    return;
+        // The replay, one message at a time, each copied under the lock and
+        // written without it. Once caught up, the newcomer subscribes under
+        // the lock, so the next broadcast reaches it and nothing falls
+        // between. A newcomer that does not read blocks only itself, until
+        // the write timeout drops it.
+        let mut wanted = None;
+        loop {
+            let message = {
+                let recent = self.recent();
+                let first = recent.next - recent.messages.len() as u64;
+                let number = match wanted {
+                    Some(n) if n < first => {
+                        log::debug!("a slow newcomer missed {} replayed lines", first - n);
+                        first
+                    }
+                    Some(n) => n,
+                    None => first,
+                };
+                if number == recent.next {
+                    if self.hub.subscribe(sender.clone()).is_err() {
+                        return;
+                    }
+                    break;
                 }
+                wanted = Some(number + 1);
+                recent.messages[(number - first) as usize].clone()
+            };
+            if sender.send(message).is_err() {
+                return;
             }
         }
         loop {

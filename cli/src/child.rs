@@ -1,14 +1,20 @@
 //! Starting CMD with a clean environment, reading its output as messages, and
 //! stopping and reaping it.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::io::AsFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, Signal, WaitId, WaitidOptions};
 use tinyws::{Message, Request};
 
 /// PATH when tinyws itself has none, as a login shell would set it.
@@ -63,6 +69,12 @@ pub(crate) fn cgi_env(request: Option<&Request>, server_port: u16) -> Vec<(OsStr
     set("QUERY_STRING", request.query().unwrap_or("").into());
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, value) in request.headers() {
+        // `X_Forwarded_For` would become the same variable as the
+        // `X-Forwarded-For` a proxy sets, so a client could forge it: names
+        // with `_` are dropped, as CGI servers do.
+        if name.contains('_') {
+            continue;
+        }
         let key = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
         // HTTP_PROXY would tell many HTTP clients in CMD to use a proxy the
         // client chose ("httpoxy"); names a shell cannot use are skipped.
@@ -84,19 +96,42 @@ pub(crate) fn cgi_env(request: Option<&Request>, server_port: u16) -> Vec<(OsStr
     env
 }
 
-/// Starts `command` with only `env` for its environment, stdout piped and
-/// stderr shared with tinyws (so it reaches the terminal or the journal).
+/// The first argument that makes tinyws put itself in a new process group
+/// and exec the rest: how CMD gets a group of its own. (std's
+/// `CommandExt::process_group` needs Rust 1.64, and `pre_exec` needs
+/// `unsafe`.) Not an option for users; `--help` does not list it.
+pub(crate) const NEW_GROUP: &str = "--exec-in-new-process-group";
+
+/// Starts `command` in a process group of its own, with only `env` for its
+/// environment, stdout piped and stderr shared with tinyws (so it reaches
+/// the terminal or the journal). The group lets [`stop`] signal whatever
+/// CMD started in the background along with CMD.
 pub(crate) fn spawn(
     command: &[OsString],
     env: Vec<(OsString, OsString)>,
     stdin: Stdio,
 ) -> io::Result<Child> {
-    let (program, args) = match command.split_first() {
-        Some(parts) => parts,
+    let program = match command.first() {
+        Some(program) => program,
         None => return Err(io::Error::new(io::ErrorKind::InvalidInput, "no command")),
     };
-    Command::new(program)
-        .args(args)
+    // Checked here, since the exec happens in the trampoline, where a
+    // failure could only show as exit status 127.
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    find_program(program, path)?;
+    // /proc/self/exe is this very binary, even if its file has since been
+    // replaced by an upgrade.
+    let exe = if Path::new("/proc/self/exe").exists() {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe()?
+    };
+    Command::new(exe)
+        .arg(NEW_GROUP)
+        .args(command)
         .env_clear()
         .envs(env)
         .stdin(stdin)
@@ -105,36 +140,147 @@ pub(crate) fn spawn(
         .spawn()
 }
 
-/// Stops a child whose stdin is already closed and reaps it: it gets `grace`
-/// to exit by itself, then SIGTERM and `grace` again, then SIGKILL. Returns
-/// its exit status; no zombie is left.
+/// The trampoline: runs in the child started by [`spawn`], becomes the
+/// leader of a new process group and execs `command`, keeping the pid,
+/// environment and descriptors. Returns only on failure, with the status.
+pub(crate) fn exec_in_new_group(command: &[OsString]) -> i32 {
+    let (program, args) = match command.split_first() {
+        Some(parts) => parts,
+        None => return 127,
+    };
+    if let Err(e) = rustix::process::setpgid(None, None) {
+        eprintln!("tinyws: cannot make a process group: {}", e);
+        return 127;
+    }
+    // std restores SIGPIPE and the signal mask for the new program.
+    let e = Command::new(program).args(args).exec();
+    eprintln!("tinyws: cannot start {}: {}", program.to_string_lossy(), e);
+    127
+}
+
+/// Whether `program` can be started: a path to an executable file, or a
+/// name found in `path` as execvp would search it.
+fn find_program(program: &OsStr, path: Option<&OsStr>) -> io::Result<()> {
+    let executable = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    let program = Path::new(program);
+    if program.as_os_str().is_empty() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "empty command"));
+    }
+    if program.components().count() > 1 || program.is_absolute() {
+        return match program.metadata() {
+            Err(e) => Err(e),
+            Ok(_) if executable(program) => Ok(()),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "not an executable file",
+            )),
+        };
+    }
+    let path = path.unwrap_or_else(|| OsStr::new(FALLBACK_PATH));
+    if std::env::split_paths(path).any(|dir| executable(&dir.join(program))) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "not found in PATH (give its full path, or its directory with --passenv PATH)",
+        ))
+    }
+}
+
+/// Stops a child whose stdin is already closed, and its process group, and
+/// reaps it: it gets `grace` to exit by itself, then the group gets SIGTERM
+/// and `grace` again, then SIGKILL. When CMD exits by itself, what it left
+/// running in its group (`sleep 60 &`) gets SIGTERM. Returns CMD's exit
+/// status; no zombie is left.
 pub(crate) fn stop(child: &mut Child, grace: Duration) -> io::Result<ExitStatus> {
-    if let Some(status) = wait_for(child, grace)? {
-        return Ok(status);
+    // CMD is not reaped until the end, so its pid, which is also its
+    // group's id, cannot have been reused by then.
+    let pid = Pid::from_child(child);
+    if exited_within(pid, grace)? {
+        signal_group(pid, Signal::Term);
+    } else {
+        log::debug!(
+            "process {} still running: SIGTERM to its group",
+            pid.as_raw_nonzero()
+        );
+        signal_group(pid, Signal::Term);
+        if !exited_within(pid, grace)? {
+            log::warn!("process {} ignored SIGTERM: SIGKILL", pid.as_raw_nonzero());
+            signal_group(pid, Signal::Kill);
+        }
     }
-    log::debug!("process {} still running: SIGTERM", child.id());
-    // The child is not reaped yet, so its pid cannot have been reused.
-    let pid = rustix::process::Pid::from_child(child);
-    let _ = rustix::process::kill_process(pid, rustix::process::Signal::Term);
-    if let Some(status) = wait_for(child, grace)? {
-        return Ok(status);
-    }
-    log::warn!("process {} ignored SIGTERM: SIGKILL", child.id());
-    let _ = child.kill();
     child.wait()
 }
 
-fn wait_for(child: &mut Child, limit: Duration) -> io::Result<Option<ExitStatus>> {
+/// Signals CMD's group; CMD alone if the group is gone.
+fn signal_group(pid: Pid, signal: Signal) {
+    if rustix::process::kill_process_group(pid, signal).is_err() {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+/// Whether the child exits within `limit`, without reaping it (`WNOWAIT`).
+fn exited_within(pid: Pid, limit: Duration) -> io::Result<bool> {
     let deadline = Instant::now() + limit;
+    let options = WaitidOptions::EXITED | WaitidOptions::NOHANG | WaitidOptions::NOWAIT;
     loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
+        match rustix::process::waitid(WaitId::Pid(pid), options) {
+            Ok(Some(_)) => return Ok(true),
+            Ok(None) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(None);
+            return Ok(false);
         }
         thread::sleep(POLL.min(deadline - now));
+    }
+}
+
+/// CMD's output, read until it ends or until the other end of `wake` is
+/// dropped (the connection is over), whichever comes first. Without it, a
+/// background child of CMD that keeps CMD's stdout open would keep the
+/// reading thread, and the pipe, for as long as it lives.
+#[derive(Debug)]
+pub(crate) struct UntilWoken<R> {
+    source: R,
+    wake: UnixStream,
+}
+
+impl<R> UntilWoken<R> {
+    /// The source, and the end whose drop stops the reading.
+    pub(crate) fn new(source: R) -> io::Result<(UntilWoken<R>, UnixStream)> {
+        let (wake, waker) = UnixStream::pair()?;
+        Ok((UntilWoken { source, wake }, waker))
+    }
+}
+
+impl<R: Read + AsFd> Read for UntilWoken<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut fds = [
+                PollFd::new(&self.source, PollFlags::IN),
+                PollFd::new(&self.wake, PollFlags::IN),
+            ];
+            match rustix::event::poll(&mut fds, -1) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            if !fds[1].revents().is_empty() {
+                // Nothing is ever written to `wake`: this is its other end
+                // closing. The output counts as ended.
+                return Ok(0);
+            }
+            if !fds[0].revents().is_empty() {
+                return self.source.read(buf);
+            }
+        }
     }
 }
 
@@ -170,6 +316,9 @@ pub(crate) struct Output<R> {
     reader: BufReader<R>,
     framing: Framing,
     max: usize,
+    /// The start of a character that a split line cut off: the beginning of
+    /// the next message.
+    carry: Vec<u8>,
 }
 
 impl<R: Read> Output<R> {
@@ -184,6 +333,7 @@ impl<R: Read> Output<R> {
             reader: BufReader::with_capacity(capacity, source),
             framing,
             max,
+            carry: Vec::new(),
         }
     }
 
@@ -219,7 +369,7 @@ impl<R: Read> Output<R> {
     }
 
     fn next_line(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let mut line = Vec::new();
+        let mut line = std::mem::take(&mut self.carry);
         loop {
             let available = match self.reader.fill_buf() {
                 Ok(buf) => buf,
@@ -245,12 +395,35 @@ impl<R: Read> Output<R> {
                     line.extend_from_slice(&available[..take]);
                     self.reader.consume(take);
                     if line.len() == self.max {
+                        // Split before a character cut in two, not inside it.
+                        let keep = complete_prefix(&line);
+                        if keep > 0 {
+                            self.carry = line.split_off(keep);
+                        }
                         return Ok(Some(line));
                     }
                 }
             }
         }
     }
+}
+
+/// How much of `bytes` to send so that it does not end inside a UTF-8
+/// character: all of it, or up to the start of an unfinished character at
+/// its end. Invalid bytes are left as they are (they become U+FFFD).
+fn complete_prefix(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    // A character is at most 4 bytes, so its start is among the last 3.
+    for start in (len.saturating_sub(3)..len).rev() {
+        if bytes[start] & 0xC0 != 0x80 {
+            return match std::str::from_utf8(&bytes[start..]) {
+                // Valid so far, but cut short.
+                Err(e) if e.error_len().is_none() => start,
+                _ => len,
+            };
+        }
+    }
+    len
 }
 
 #[cfg(test)]
@@ -284,6 +457,29 @@ mod tests {
         // A line longer than the limit is split, never buffered without bound.
         assert_eq!(texts(b"abcdefg\nhi\n", 3), ["abc", "def", "g", "hi"]);
         assert_eq!(texts(b"abc\nd\n", 3), ["abc", "d"]);
+    }
+
+    #[test]
+    fn long_lines_split_between_characters() {
+        // One character of each length, and invalid bytes, at every offset
+        // and every limit from 4 bytes (the longest character) up.
+        let text = "a€ü😀b€€€€€€€\u{7ff}\u{800}\u{ffff}\u{10000}z";
+        for skew in 0..4 {
+            let line = format!("{}{}", &"xyz"[..skew], text);
+            for max in 4..=line.len() + 1 {
+                let got = texts(format!("{}\nnext\n", line).as_bytes(), max);
+                let (last, parts) = got.split_last().unwrap();
+                assert_eq!(last, "next");
+                assert_eq!(parts.concat(), line, "max {}: {:?}", max, parts);
+                assert!(parts.iter().all(|p| p.len() <= max), "{:?}", parts);
+            }
+        }
+        assert_eq!(texts("€€€€€€€\n".as_bytes(), 10), ["€€€", "€€€", "€"]);
+        // Invalid bytes still become U+FFFD; a limit under a character's
+        // length cannot keep it whole.
+        assert_eq!(texts(b"ab\xe2\x82", 3), ["ab", "\u{fffd}"]);
+        assert_eq!(texts(b"\xff\xfe\xfd\xfc", 2), ["\u{fffd}\u{fffd}"; 2]);
+        assert_eq!(texts("€".as_bytes(), 2), ["\u{fffd}", "\u{fffd}"]);
     }
 
     #[test]

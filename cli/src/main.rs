@@ -32,6 +32,12 @@ use crate::serve::Serve;
 use crate::site::Site;
 
 fn main() {
+    let mut raw = std::env::args_os().skip(1);
+    if raw.next().as_deref() == Some(child::NEW_GROUP.as_ref()) {
+        // tinyws started itself to run CMD in a process group of its own.
+        let command: Vec<_> = raw.collect();
+        process::exit(child::exec_in_new_group(&command));
+    }
     let options = match args::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(options)) => options,
         Ok(Parsed::Help) => {
@@ -65,7 +71,7 @@ fn main() {
 /// Runs the server until a signal or the end of the broadcast source, and
 /// returns the exit code.
 fn run(o: Options) -> Result<i32, String> {
-    let site = Site::new(o.static_dir.as_deref(), o.console).map_err(|e| {
+    let site = Site::new(o.static_dir.as_deref(), o.console, o.dotfiles).map_err(|e| {
         let dir = o.static_dir.as_deref().unwrap_or_else(|| ".".as_ref());
         format!("--static {}: {}", dir.display(), e)
     })?;
@@ -110,7 +116,8 @@ fn config(o: &Options) -> Config {
         .allowed_origins(o.origins.clone())
         .allow_any_origin(o.any_origin)
         .allowed_hosts(o.hosts.clone())
-        .trusted_proxies(o.trusted_proxies.clone());
+        .trusted_proxies(o.trusted_proxies.clone())
+        .subprotocols(o.subprotocols.clone());
     if let Some(n) = o.max_conns {
         config = config.max_connections(n);
     }

@@ -9,14 +9,17 @@
 //!             Sender                     stdout lines
 //! ```
 //!
-//! The handler thread owns the child: when the client leaves it drops the
-//! channel (so stdin closes once the pump has written what it holds), then
-//! stops and reaps the child. When CMD closes its stdout the output pump
-//! closes the connection with 1000, which ends the handler's read loop the
-//! same way.
+//! The handler thread owns the child: when the client leaves it stops the
+//! output pump, drops the channel (so stdin closes once the pump has written
+//! what it holds), then stops and reaps the child and signals its process
+//! group. When CMD closes its stdout the output pump closes the connection
+//! with 1000, which ends the handler's read loop the same way. The output
+//! pump is stopped rather than left to see the end of CMD's stdout, which a
+//! background child of CMD may hold open for as long as it lives.
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::process::{ChildStdin, ChildStdout, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -26,12 +29,23 @@ use std::time::Duration;
 
 use tinyws::{CloseCode, Message, Sender, WebSocket};
 
-use crate::child::{self, Framing, Output};
+use crate::child::{self, Framing, Output, UntilWoken};
 
 /// Stack for each pump thread; they only copy between a pipe and a socket.
 const PUMP_STACK: usize = 64 * 1024;
 /// Input waiting for CMD to read it, beyond which the client is cut off.
 const MIN_BACKLOG: usize = 64 * 1024;
+
+/// The two pumps of a connection, as its handler holds them.
+struct Pumps {
+    /// Input for CMD's stdin; dropping it closes stdin.
+    queue: mpsc::Sender<Vec<u8>>,
+    /// Bytes queued and not yet written to stdin.
+    backlog: Arc<AtomicUsize>,
+    output: thread::JoinHandle<()>,
+    /// Dropping it stops the output pump's reading.
+    stop_output: UnixStream,
+}
 
 /// What every connection's process is started with.
 #[derive(Debug)]
@@ -80,18 +94,26 @@ impl Serve {
         );
         let stdin = process.stdin.take();
         let stdout = process.stdout.take();
-        let input = match (ws.sender(), stdin, stdout) {
+        let pumps = match (ws.sender(), stdin, stdout) {
             (Ok(sender), Some(stdin), Some(stdout)) => self.start_pumps(sender, stdin, stdout),
             _ => None,
         };
-        if let Some((queue, backlog)) = input {
-            self.relay_input(&mut ws, &queue, &backlog);
-            drop(queue);
+        let mut output = None;
+        if let Some(pumps) = pumps {
+            self.relay_input(&mut ws, &pumps.queue, &pumps.backlog);
+            // The connection is over: its output pump stops reading now, and
+            // dropping the queue ends the input pump, which closes stdin.
+            drop(pumps.stop_output);
+            drop(pumps.queue);
+            output = Some(pumps.output);
         }
-        // Dropping the queue ends the input pump, which closes CMD's stdin.
         match child::stop(&mut process, self.grace) {
             Ok(status) => log::info!("{}: pid {} ended: {}", peer, pid, status),
             Err(e) => log::error!("{}: pid {}: {}", peer, pid, e),
+        }
+        // Quick: the pump was told to stop. Its thread and CMD's stdout end here.
+        if let Some(output) = output {
+            let _ = output.join();
         }
     }
 
@@ -100,7 +122,14 @@ impl Serve {
         sender: Sender,
         mut stdin: ChildStdin,
         stdout: ChildStdout,
-    ) -> Option<(mpsc::Sender<Vec<u8>>, Arc<AtomicUsize>)> {
+    ) -> Option<Pumps> {
+        let (stdout, stop_output) = match UntilWoken::new(stdout) {
+            Ok(pair) => pair,
+            Err(e) => {
+                log::error!("cannot make a socket pair: {}", e);
+                return None;
+            }
+        };
         let mut output = Output::new(stdout, self.framing, self.max_message);
         let out = thread::Builder::new()
             .name("tinyws-out".into())
@@ -141,7 +170,12 @@ impl Serve {
                 }
             });
         match (out, inp) {
-            (Ok(_), Ok(_)) => Some((queue, backlog)),
+            (Ok(output), Ok(_)) => Some(Pumps {
+                queue,
+                backlog,
+                output,
+                stop_output,
+            }),
             (out, inp) => {
                 log::error!(
                     "cannot start a thread: {:?}",

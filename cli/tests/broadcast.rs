@@ -107,3 +107,71 @@ fn binary_broadcast_sends_raw_chunks() {
     }
     assert_eq!(got, [0, 159, 146, 150, 10]);
 }
+
+#[test]
+fn long_lines_split_between_characters() {
+    let mut server = Tinyws::start(&[
+        "broadcast",
+        "--addr",
+        "127.0.0.1:0",
+        "--max-message",
+        "10",
+        "--replay",
+        "8",
+    ]);
+    let mut stdin = server.stdin.take().unwrap();
+    writeln!(stdin, "€€€€€€€").unwrap();
+    writeln!(stdin, "end").unwrap();
+    stdin.flush().unwrap();
+    let mut client = server.connect("/");
+    for expected in ["€€€", "€€€", "€", "end"] {
+        assert_eq!(client.read_text(), expected);
+    }
+}
+
+#[test]
+fn newcomers_that_do_not_read_their_replay_do_not_hold_up_the_feed() {
+    // 40 lines of 256 KiB: a 10 MiB replay, far more than the socket
+    // buffers of a client that reads nothing can take.
+    const LINES: usize = 40;
+    let line = |i: usize| format!("{:03}{}", i, "x".repeat(256 * 1024 - 3));
+    let mut server = Tinyws::start(&[
+        "broadcast",
+        "--addr",
+        "127.0.0.1:0",
+        "--replay",
+        &LINES.to_string(),
+    ]);
+    let mut stdin = server.stdin.take().unwrap();
+    let mut reader = server.connect("/");
+    // One at a time, so the reader is never the stalled subscriber.
+    for i in 0..LINES {
+        writeln!(stdin, "{}", line(i)).unwrap();
+        stdin.flush().unwrap();
+        assert_eq!(reader.read_text(), line(i));
+    }
+    // Five newcomers that read nothing: each one's replay is under way
+    // (its first bytes have arrived) and then stuck behind full buffers.
+    let mut newcomers: Vec<_> = (0..5).map(|_| server.connect("/")).collect();
+    for newcomer in &newcomers {
+        let mut first = [0u8; 1];
+        assert_eq!(newcomer.stream.peek(&mut first).unwrap(), 1);
+    }
+    // The live feed goes on meanwhile: the reader gets the next line at once,
+    // not after the newcomers' writes time out (5 s each, one after another,
+    // when the replay was written under the feed's lock).
+    writeln!(stdin, "live").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(reader.read_text(), "live");
+    // A newcomer that starts reading gets the whole replay, then live lines,
+    // with no gap and no repeat.
+    let newcomer = &mut newcomers[0];
+    for i in 0..LINES {
+        assert_eq!(newcomer.read_text(), line(i), "replayed line {}", i);
+    }
+    assert_eq!(newcomer.read_text(), "live");
+    writeln!(stdin, "after").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(newcomer.read_text(), "after");
+    assert_eq!(reader.read_text(), "after");
+}

@@ -99,6 +99,10 @@ fn cgi_environment_and_nothing_else() {
             "Cookie: a=1",
             "Cookie: b=2",
             "Proxy: http://evil.example",
+            // A proxy's header, and a client's forgery of it with `_`.
+            "X-Forwarded-For: 192.0.2.7",
+            "X_Forwarded_For: 203.0.113.66",
+            "x_forwarded-for: 203.0.113.67",
         ],
     );
     let local_port = client.stream.local_addr().unwrap().port();
@@ -133,6 +137,11 @@ fn cgi_environment_and_nothing_else() {
     assert_eq!(get("TINYWS_TEST_KEEP"), Some("kept"));
     assert!(get("PATH").is_some());
     assert_eq!(get("HTTP_PROXY"), None, "httpoxy");
+    assert_eq!(
+        get("HTTP_X_FORWARDED_FOR"),
+        Some("192.0.2.7"),
+        "forged with _"
+    );
     let expected = [
         "PATH",
         "TINYWS_TEST_KEEP",
@@ -216,4 +225,89 @@ fn a_process_not_reading_its_input_gets_the_client_cut_off_with_1008() {
     }
     assert_eq!(client.read_close(), Some(1008));
     eventually("the process to be stopped and reaped", || !exists(pid));
+}
+
+#[test]
+fn long_lines_split_between_characters() {
+    let server = serve(
+        &["--max-message", "10"],
+        &["sh", "-c", "printf '€€€€€€€'; echo; echo 'ok'"],
+    );
+    let mut client = server.connect("/");
+    // 21 bytes in messages of at most 10: a € (3 bytes) is never cut.
+    assert_eq!(client.read_text(), "€€€");
+    assert_eq!(client.read_text(), "€€€");
+    assert_eq!(client.read_text(), "€");
+    assert_eq!(client.read_text(), "ok");
+}
+
+/// Whether `pid` is running: it exists and is not a zombie.
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid)) {
+        Ok(stat) => {
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next());
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn background_children_holding_stdout_leave_no_thread_or_pipe_behind() {
+    // CMD starts two background children that keep its stdout open, one
+    // that SIGTERM stops and one that ignores it, prints their pids and
+    // waits for its stdin to close.
+    let server = serve(
+        &["--grace", "100ms"],
+        &[
+            "sh",
+            "-c",
+            "sleep 60 & echo $!; (trap '' TERM; exec sleep 60) & echo $!; read x",
+        ],
+    );
+    // Start-up is over (the signal thread's descriptors exist) before the
+    // descriptors are counted.
+    eventually("the signal thread", || {
+        common::thread_names(server.pid()).contains(&"tinyws-signals".to_owned())
+    });
+    let fds_before = common::open_fds(server.pid());
+    let mut stubborn = KillOnDrop(Vec::new());
+    let mut polite = KillOnDrop(Vec::new());
+    for _ in 0..5 {
+        let mut client = server.connect("/");
+        polite.0.push(pid_of(&mut client));
+        stubborn.0.push(pid_of(&mut client));
+        assert_eq!(client.close(), Some(1000));
+    }
+    let pumps = || {
+        common::thread_names(server.pid())
+            .iter()
+            .filter(|n| n.starts_with("tinyws-out"))
+            .count()
+    };
+    eventually("every output pump to end", || pumps() == 0);
+    eventually("every pipe to be closed", || {
+        common::open_fds(server.pid()) <= fds_before
+    });
+    // CMD's group was signalled: the children that heed SIGTERM are gone.
+    eventually("background children to be stopped", || {
+        !polite.0.iter().any(|pid| running(*pid))
+    });
+    drop(stubborn);
+}
+
+/// Processes the test started, through tinyws, and kills when it ends.
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            if running(*pid) {
+                let pid = rustix::process::Pid::from_raw(*pid as i32).unwrap();
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::Kill);
+            }
+        }
+    }
 }

@@ -355,14 +355,20 @@ impl Reply {
 
 /// Sends `GET target` as written (no normalisation) and reads the reply.
 pub fn http_get(addr: SocketAddr, target: &str) -> Reply {
+    http_request(addr, "GET", target, &[])
+}
+
+/// Sends `METHOD target` with `extra` header lines and reads the reply.
+pub fn http_request(addr: SocketAddr, method: &str, target: &str, extra: &[&str]) -> Reply {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    write!(
-        stream,
-        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        target, addr
-    )
-    .unwrap();
+    let mut request = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", method, target, addr);
+    for line in extra {
+        request.push_str(line);
+        request.push_str("\r\n");
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
     let mut all = Vec::new();
     stream.read_to_end(&mut all).expect("read reply");
     let end = all
@@ -376,4 +382,43 @@ pub fn http_get(addr: SocketAddr, target: &str) -> Reply {
         head,
         body: all[end + 4..].to_vec(),
     }
+}
+
+/// A field of `/proc/PID/status` in kB, such as `VmRSS`.
+pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid)).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {} in /proc/{}/status", field, pid))
+}
+
+/// A counter of `/proc/PID/io`, such as `rchar` (bytes read by any read call).
+pub fn proc_io(pid: u32, field: &str) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{}/io", pid)).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {} in /proc/{}/io", field, pid))
+}
+
+/// The names of the threads of `pid`.
+pub fn thread_names(pid: u32) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", pid)) {
+        for task in tasks.flatten() {
+            if let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) {
+                names.push(comm.trim().to_owned());
+            }
+        }
+    }
+    names
+}
+
+/// How many file descriptors `pid` has open.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", pid))
+        .unwrap()
+        .count()
 }
