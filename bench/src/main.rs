@@ -710,11 +710,16 @@ fn main() {
         } else {
             run_echo(&server, kind, n("conns", 64), n("size", 32), n("inflight", 1), secs)
         };
+        let mut lat = r.lat_us.clone();
         println!(
-            "{:.0} msg/s, server {:.2} us/msg, client {:.2} us/msg",
+            "{} msgs, {:.0} msg/s, {:.1} MB/s, server {:.2} us/msg, client {:.2} us/msg, round trip p50 {:.0} us p99 {:.0} us",
+            r.msgs,
             r.msgs as f64 / r.secs,
+            r.bytes as f64 / r.secs / 1e6,
             r.server_cpu * 1e6 / r.msgs as f64,
-            r.client_cpu * 1e6 / r.msgs as f64
+            r.client_cpu * 1e6 / r.msgs as f64,
+            percentile(&mut lat, 0.5),
+            percentile(&mut lat, 0.99)
         );
         std::mem::forget(server);
         return;

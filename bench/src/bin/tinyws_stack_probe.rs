@@ -17,7 +17,7 @@ fn main() {
         .max_connections(20_000)
         .allow_any_origin(true)
         .stack_size(stack);
-    let server = Server::bind(&addr, config).expect("bind");
+    let server = Server::bind(&addr, &config).expect("bind");
     println!("stack probe on ws://{} stack={}", server.local_addr().unwrap(), stack);
     server
         .serve(|mut ws| {
