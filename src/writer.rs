@@ -39,7 +39,7 @@ pub(crate) struct Ending {
 pub(crate) struct Writer {
     role: Role,
     /// Fresh mask keys, for a client's frames.
-    keys: Option<MaskKeys>,
+    keys: Option<Box<MaskKeys>>,
     out: Mutex<Out>,
     /// The stream again, only for cutting it: never held while writing, so
     /// shutdown never waits behind a slow writer.
@@ -88,7 +88,7 @@ impl Writer {
             role,
             keys: match role {
                 Role::Server => None,
-                Role::Client => Some(MaskKeys::new()),
+                Role::Client => Some(Box::new(MaskKeys::new())),
             },
             cutter: Mutex::new(None),
             out: Mutex::new(Out {
@@ -126,7 +126,7 @@ impl Writer {
     /// Prepares a frame as this end sends it: masked with a fresh key by a
     /// client. Done before the lock is taken.
     pub(crate) fn prepare<'a>(&self, opcode: OpCode, payload: &'a [u8]) -> Result<OutFrame<'a>> {
-        let mask = self.keys.as_ref().map(MaskKeys::next_key);
+        let mask = self.keys.as_deref().map(MaskKeys::next_key);
         prepare(opcode, 0, payload, mask)
     }
 

@@ -126,7 +126,11 @@ struct Assembly {
 impl Assembly {
     /// The `n` bytes after the filled part, zeroing new memory only once.
     fn space(&mut self, n: usize) -> &mut [u8] {
-        if self.buf.len() < self.len + n {
+        if self.buf.capacity() == 0 {
+            // The first piece: one exact allocation, not a growth step.
+            self.buf = Vec::with_capacity(n);
+            self.buf.resize(n, 0);
+        } else if self.buf.len() < self.len + n {
             self.buf.resize(self.len + n, 0);
         }
         &mut self.buf[self.len..self.len + n]
@@ -337,6 +341,9 @@ impl Inbound {
     }
 
     fn process(&mut self) -> Result<Option<Event>> {
+        if self.start == self.end && self.frame.is_none() {
+            return Ok(None);
+        }
         loop {
             let mut frame = match self.frame {
                 Some(frame) => frame,
@@ -433,11 +440,19 @@ impl Inbound {
     }
 
     fn end_frame(&mut self, frame: InFrame) -> Result<Option<Event>> {
-        let payload = mem::take(&mut self.control);
         match frame.opcode {
-            OpCode::Ping => Ok(Some(Event::Ping(payload.to_vec()))),
-            OpCode::Pong => Ok(Some(Event::Message(Message::Pong(payload.to_vec())))),
+            OpCode::Ping => {
+                let payload = self.control.to_vec();
+                self.control.clear();
+                Ok(Some(Event::Ping(payload)))
+            }
+            OpCode::Pong => {
+                let payload = self.control.to_vec();
+                self.control.clear();
+                Ok(Some(Event::Message(Message::Pong(payload))))
+            }
             OpCode::Close => {
+                let payload = mem::take(&mut self.control);
                 let frame = CloseFrame::parse(&payload)?;
                 let echo = if self.close_sent_at.is_some() {
                     None
