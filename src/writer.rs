@@ -125,6 +125,7 @@ impl Writer {
 
     /// Prepares a frame as this end sends it: masked with a fresh key by a
     /// client. Done before the lock is taken.
+    #[inline]
     pub(crate) fn prepare<'a>(&self, opcode: OpCode, payload: &'a [u8]) -> Result<OutFrame<'a>> {
         let mask = self.keys.as_deref().map(MaskKeys::next_key);
         prepare(opcode, 0, payload, mask)
@@ -141,11 +142,13 @@ impl Writer {
         self.lock().sink = Some(Io(stream));
     }
 
+    #[inline]
     pub(crate) fn close_sent(&self) -> bool {
         self.close_sent.load(Ordering::Acquire)
     }
 
     /// When our Close went out, if it has.
+    #[inline]
     pub(crate) fn close_sent_at(&self) -> Option<Instant> {
         if !self.close_sent() {
             return None;

@@ -240,6 +240,7 @@ impl Inbound {
     /// Otherwise the slice to read into, then [`filled`](Self::filled):
     /// for a large payload with nothing buffered, that is the message
     /// itself, so its bytes are copied once.
+    #[inline]
     pub(crate) fn buffer(&mut self) -> Option<&mut [u8]> {
         self.direct = false;
         if self.start == self.end {
@@ -275,6 +276,7 @@ impl Inbound {
     ///
     /// # Errors
     /// Invalid UTF-8 in a text payload read straight into the message.
+    #[inline]
     pub(crate) fn filled(&mut self, n: usize) -> Result<()> {
         if n > 0 {
             self.heard();
@@ -475,6 +477,7 @@ impl Inbound {
     /// idle, what is left of the ping timeout while a Ping is unanswered;
     /// `None` (block for ever) with keepalive off or once closing, when
     /// [`close_deadline`](Self::close_deadline) rules instead.
+    #[inline]
     pub(crate) fn wait_for(&self) -> Option<Duration> {
         if self.close_sent_at.is_some() {
             return None;
@@ -529,6 +532,7 @@ impl Inbound {
     /// Our Close went out at `at` (from this thread or any other). Keepalive
     /// stops; the peer has until [`close_deadline`](Self::close_deadline) to
     /// answer, and its Close is not echoed.
+    #[inline]
     pub(crate) fn close_sent(&mut self, at: Instant) {
         if self.close_sent_at.is_none() {
             self.close_sent_at = Some(at);
@@ -536,6 +540,7 @@ impl Inbound {
     }
 
     /// When the peer's answer to our Close is overdue.
+    #[inline]
     pub(crate) fn close_deadline(&self) -> Option<Instant> {
         let at = self.close_sent_at?;
         Some(at.checked_add(self.limits.close_timeout).unwrap_or(at))

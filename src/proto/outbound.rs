@@ -18,10 +18,12 @@ pub(crate) struct OutFrame<'a> {
 }
 
 impl OutFrame<'_> {
+    #[inline]
     pub(crate) fn head(&self) -> &[u8] {
         &self.head[..usize::from(self.head_len)]
     }
 
+    #[inline]
     pub(crate) fn payload(&self) -> &[u8] {
         &self.payload
     }
@@ -34,6 +36,7 @@ impl OutFrame<'_> {
 /// # Errors
 /// [`Error::InvalidInput`] for a control payload over 125 bytes (section
 /// 5.5).
+#[inline]
 pub(crate) fn prepare(
     opcode: OpCode,
     rsv: u8,
