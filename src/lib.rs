@@ -116,6 +116,8 @@ mod backoff;
 #[allow(dead_code, unreachable_pub)]
 mod client_handshake;
 mod config;
+#[allow(dead_code)]
+mod dial;
 mod error;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
