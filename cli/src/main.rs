@@ -12,6 +12,8 @@
 mod args;
 mod broadcast;
 mod child;
+#[allow(dead_code)] // run by `tinyws connect` once the library's client lands
+mod connect_args;
 mod relay;
 mod serve;
 mod site;
