@@ -140,10 +140,16 @@ impl Url {
     }
 }
 
+/// Shows the URL without its query, which often carries a token: logs and
+/// error messages must not leak it. `ws://relay:8080/publish?…`.
 impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.secure { "wss" } else { "ws" };
-        write!(f, "{}://{}{}", scheme, self.host_header(), self.resource)
+        let path = match self.resource.split_once('?') {
+            Some((path, _)) => return write!(f, "{}://{}{}?…", scheme, self.host_header(), path),
+            None => &self.resource,
+        };
+        write!(f, "{}://{}{}", scheme, self.host_header(), path)
     }
 }
 
@@ -217,11 +223,13 @@ mod tests {
     }
 
     #[test]
-    fn display_round_trips() {
-        for s in ["ws://h/", "wss://[::1]:8443/a?b=c", "ws://relay:8080/p?t=1"] {
-            let url = Url::parse(s).unwrap();
-            assert_eq!(url.to_string(), s);
-            assert_eq!(Url::parse(&url.to_string()).unwrap(), url);
+    fn display_hides_the_query() {
+        for (s, shown) in [
+            ("ws://h", "ws://h/"),
+            ("wss://[::1]:8443/a", "wss://[::1]:8443/a"),
+            ("ws://relay:8080/p?token=secret", "ws://relay:8080/p?…"),
+        ] {
+            assert_eq!(Url::parse(s).unwrap().to_string(), shown);
         }
     }
 }
