@@ -126,6 +126,7 @@ impl Schedule {
     }
 
     /// Failures in a row so far.
+    #[cfg(test)]
     pub(crate) fn failures(&self) -> u32 {
         self.failures
     }

@@ -13,7 +13,7 @@ use base64::Engine as _;
 
 use crate::error::{Error, ProtocolError, Result, Timeout};
 use crate::handshake::accept_key;
-use crate::rand;
+use crate::proto::mask::MaskKeys;
 use crate::stream::Stream;
 use crate::url::Url;
 
@@ -57,28 +57,30 @@ impl Offer {
     pub(crate) fn validate(&self) -> Result<()> {
         for (name, value) in &self.headers {
             if name.is_empty() || !name.bytes().all(is_tchar) {
-                return Err(Error::Config("header name must be an http token"));
+                return Err(Error::InvalidInput("header name must be an http token"));
             }
             if OWNED.iter().any(|o| o.eq_ignore_ascii_case(name)) {
-                return Err(Error::Config(
+                return Err(Error::InvalidInput(
                     "header is written by tinyws: Host, Upgrade, Connection, Origin, \
                      Sec-WebSocket-*, Content-Length and Transfer-Encoding cannot be set",
                 ));
             }
             if !is_field_value(value) {
-                return Err(Error::Config(
+                return Err(Error::InvalidInput(
                     "header value holds a control character (CR, LF or NUL)",
                 ));
             }
         }
         if let Some(origin) = &self.origin {
             if origin.is_empty() || !is_field_value(origin) {
-                return Err(Error::Config("origin must be a non-empty header value"));
+                return Err(Error::InvalidInput(
+                    "origin must be a non-empty header value",
+                ));
             }
         }
         for p in &self.subprotocols {
             if p.is_empty() || !p.bytes().all(is_tchar) {
-                return Err(Error::Config("subprotocol must be an http token"));
+                return Err(Error::InvalidInput("subprotocol must be an http token"));
             }
         }
         Ok(())
@@ -97,8 +99,13 @@ fn is_field_value(s: &str) -> bool {
 /// A fresh Sec-WebSocket-Key: the base64 of 16 unpredictable bytes.
 pub(crate) fn new_key() -> [u8; 24] {
     let mut out = [0u8; 24];
+    let keys = MaskKeys::new();
+    let mut nonce = [0u8; 16];
+    for chunk in nonce.chunks_exact_mut(4) {
+        chunk.copy_from_slice(&keys.next_key());
+    }
     // 16 bytes always encode to exactly 24 base64 characters.
-    let _ = base64::engine::general_purpose::STANDARD.encode_slice(rand::nonce(), &mut out);
+    let _ = base64::engine::general_purpose::STANDARD.encode_slice(nonce, &mut out);
     out
 }
 
@@ -444,7 +451,7 @@ mod tests {
                     let offer: Offer = $offer;
                     match (offer.validate(), $ok) {
                         (Ok(()), true) => {}
-                        (Err(Error::Config(_)), false) => {}
+                        (Err(Error::InvalidInput(_)), false) => {}
                         (got, _) => panic!("{:?}", got),
                     }
                 }

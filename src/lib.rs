@@ -109,14 +109,10 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
-// Wired to `connect()` and `Client` once the role-aware core (issue 12)
-// lands; until then only their unit tests use them.
-#[allow(dead_code)]
 mod backoff;
-#[allow(dead_code, unreachable_pub)]
+mod client;
 mod client_handshake;
 mod config;
-#[allow(dead_code)]
 mod dial;
 mod error;
 #[cfg(feature = "_fuzz")]
@@ -126,20 +122,18 @@ mod handshake;
 mod hub;
 mod message;
 mod proto;
-#[allow(dead_code)]
-mod rand;
 mod request;
 mod sender;
 mod server;
 mod socket;
 mod stream;
+mod url;
 mod websocket;
 mod writer;
-#[allow(dead_code)]
-mod url;
 
 pub use backoff::Backoff;
-pub use client_handshake::Refusal;
+pub use client::{connect, Client, ClientHandle};
+pub use client_handshake::{Refusal, Response};
 pub use config::Config;
 pub use error::{Error, HandshakeError, ProtocolError, Result, Timeout};
 pub use handshake::{accept, accept_key};
