@@ -73,8 +73,11 @@ USAGE:
     tinyws echo      [OPTIONS]
     tinyws serve     [OPTIONS] -- CMD [ARGS...]
     tinyws broadcast [OPTIONS] [-- CMD [ARGS...]]
+    tinyws connect   [OPTIONS] URL [-- CMD [ARGS...]]
 
 COMMANDS:
+    connect     A client: lines on stdin to URL, messages to stdout
+                (tinyws connect --help).
     echo        Send every message back to its sender.
     serve       Start CMD for each connection. Each line CMD prints is a text
                 message to that client; each message from the client is

@@ -12,7 +12,7 @@
 mod args;
 mod broadcast;
 mod child;
-#[allow(dead_code)] // run by `tinyws connect` once the library's client lands
+mod connect;
 mod connect_args;
 mod relay;
 mod serve;
@@ -41,6 +41,9 @@ fn main() {
         let command: Vec<_> = raw.collect();
         process::exit(child::exec_in_new_group(&command));
     }
+    if std::env::args_os().nth(1).map_or(false, |a| a == "connect") {
+        process::exit(connect::main(std::env::args_os().skip(2)));
+    }
     let options = match args::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(options)) => options,
         Ok(Parsed::Help) => {
@@ -56,12 +59,7 @@ fn main() {
             process::exit(2);
         }
     };
-    let mut logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if let Some(level) = &options.log_level {
-        logger.parse_filters(level);
-    }
-    logger.init();
+    init_logger(options.log_level.as_deref());
     match run(options) {
         Ok(code) => process::exit(code),
         Err(e) => {
@@ -69,6 +67,16 @@ fn main() {
             process::exit(1);
         }
     }
+}
+
+/// Logs to stderr at `info`, or at `--log-level`, or per RUST_LOG.
+fn init_logger(level: Option<&str>) {
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if let Some(level) = level {
+        logger.parse_filters(level);
+    }
+    logger.init();
 }
 
 /// Runs the server until a signal or the end of the broadcast source, and

@@ -3,7 +3,6 @@
 //! publishes; every viewer on any other path gets what it sends, exactly as
 //! lines from CMD. Publishers need the token; viewers cannot publish.
 
-
 use tinyws::{Action, Message, Reply, Request, Upgrade, WebSocket};
 
 use crate::broadcast::Feed;
