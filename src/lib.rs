@@ -18,6 +18,13 @@
 //! }
 //! ```
 //!
+//! # Client
+//!
+//! [`connect`] opens a client connection: the same [`WebSocket`], in the
+//! client role. [`Client`] adds options and, with [`Client::run`], keeps a
+//! connection up by itself, reconnecting with a jittered exponential
+//! [`Backoff`], until [`ClientHandle::stop`].
+//!
 //! # Limits and configuration
 //!
 //! Every limit and timeout is a field of [`Config`], with defaults sized for
@@ -89,8 +96,10 @@
 //! # Log levels
 //!
 //! Through the `log` crate: `info` for each connect and disconnect (peer,
-//! path, close code, who closed, duration) and refused handshakes; `debug`
-//! for protocol errors with their reason; `trace` for every frame header.
+//! path, close code, who closed, duration) and refused handshakes, and for
+//! each failed client attempt (its cause and the delay before the next);
+//! `debug` for protocol errors with their reason; `trace` for every frame
+//! header.
 //!
 //! # Memory per connection
 //!
