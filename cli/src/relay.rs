@@ -50,8 +50,8 @@ impl Publish {
             Some(Upgrade::new().into())
         } else {
             log::info!(
-                "refused a publisher without the token from {:?}",
-                req.peer_addr()
+                "refused a publisher without the token from {}",
+                peer(req.peer_addr())
             );
             Some(
                 Reply::text(
@@ -107,8 +107,8 @@ pub(crate) fn handle(feed: &Feed, publish: Option<&Publish>, ws: WebSocket) {
 /// Publishes every data message until the publisher leaves. A publisher is
 /// not subscribed: it does not get its own or others' messages back.
 fn run_publisher(feed: &Feed, mut ws: WebSocket) {
-    let peer = ws.request().and_then(Request::peer_addr);
-    log::info!("publisher connected from {:?}", peer);
+    let peer = peer(ws.request().and_then(Request::peer_addr));
+    log::info!("publisher connected from {}", peer);
     let mut published = 0u64;
     loop {
         match ws.read() {
@@ -120,12 +120,16 @@ fn run_publisher(feed: &Feed, mut ws: WebSocket) {
             }
             Ok(_) => {}
             Err(e) => {
-                log::info!("publisher {:?}: {}", peer, e);
+                log::info!("publisher {}: {}", peer, e);
                 break;
             }
         }
     }
-    log::info!("publisher {:?} left after {} messages", peer, published);
+    log::info!("publisher {} left after {} messages", peer, published);
+}
+
+fn peer(addr: Option<std::net::SocketAddr>) -> String {
+    addr.map_or_else(|| "an unknown peer".to_owned(), |a| a.to_string())
 }
 
 #[cfg(test)]

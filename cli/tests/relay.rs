@@ -1,13 +1,12 @@
 //! `tinyws broadcast --publish PATH --publish-token SECRET`: publishers with
-//! the token reach every viewer, others get 403, viewers cannot publish.
+//! the token reach every viewer, others get 403, viewers cannot publish. The
+//! publishers and viewers are the library's client.
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-
-use common::{Client, Tinyws, TIMEOUT};
+use common::{Tinyws, TIMEOUT};
 use rustix::process::Signal;
+use tinyws::{Client, CloseCode, Error, Message, WebSocket};
 
 const TOKEN: &str = "s3cret-token_0123456789";
 
@@ -25,46 +24,45 @@ fn relay(extra: &[&str]) -> Tinyws {
     Tinyws::start(&args)
 }
 
-/// The status line's code for an upgrade request to `target`.
-fn upgrade_status(addr: SocketAddr, target: &str, extra: &str) -> u16 {
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    write!(
-        stream,
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{}\r\n",
-        target, addr, extra
-    )
-    .unwrap();
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).unwrap();
-    std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+fn url(server: &Tinyws, target: &str) -> String {
+    format!("ws://{}{}", server.addr, target)
+}
+
+/// The next data message, answering pings on the way.
+fn read(ws: &mut WebSocket) -> Message {
+    loop {
+        match ws.read_timeout(TIMEOUT) {
+            Ok(Some(m)) if m.is_data() => return m,
+            Ok(Some(m)) => assert!(!matches!(m, Message::Close(_)), "closed: {:?}", m),
+            Ok(None) => panic!("no message in time"),
+            Err(e) => panic!("read: {}", e),
+        }
+    }
 }
 
 #[test]
 fn publishers_without_the_token_get_403() {
     let server = relay(&[]);
     let wrong = format!("/publish?token={}x", TOKEN);
-    for (target, header) in [
-        ("/publish", ""),
-        ("/publish?token=", ""),
-        (wrong.as_str(), ""),
-        ("/publish", "Authorization: Bearer nope\r\n"),
-    ] {
-        assert_eq!(
-            upgrade_status(server.addr, target, header),
-            403,
-            "{} {}",
-            target,
-            header
-        );
+    let refused = [
+        Client::new(url(&server, "/publish")),
+        Client::new(url(&server, "/publish?token=")),
+        Client::new(url(&server, &wrong)),
+        Client::new(url(&server, "/publish")).header("Authorization", "Bearer nope"),
+    ];
+    for client in &refused {
+        match client.connect() {
+            Err(Error::Refused(r)) => assert_eq!(r.status(), 403, "{:?}", client),
+            other => panic!("{:?}: {:?}", client, other.map(|_| ())),
+        }
     }
     let good = format!("/publish?token={}", TOKEN);
-    assert_eq!(upgrade_status(server.addr, &good, ""), 101);
-    let bearer = format!("Authorization: Bearer {}\r\n", TOKEN);
-    assert_eq!(upgrade_status(server.addr, "/publish", &bearer), 101);
+    assert!(tinyws::connect(&url(&server, &good)).is_ok());
+    let bearer =
+        Client::new(url(&server, "/publish")).header("Authorization", format!("Bearer {}", TOKEN));
+    assert!(bearer.connect().is_ok());
     // Viewers need no token.
-    assert_eq!(upgrade_status(server.addr, "/", ""), 101);
+    assert!(tinyws::connect(&url(&server, "/")).is_ok());
 }
 
 #[test]
@@ -72,38 +70,46 @@ fn publishers_reach_every_viewer_and_viewers_cannot_publish() {
     let mut server = relay(&["--replay", "2"]);
     // The relay does not read stdin: its end must not stop it.
     drop(server.stdin.take());
-    let mut viewers: Vec<Client> = (0..2).map(|_| server.connect("/")).collect();
-    let publish = format!("/publish?token={}", TOKEN);
-    let mut first = server.connect(&publish);
-    let bearer = format!("Authorization: Bearer {}", TOKEN);
-    let mut second = Client::connect(server.addr, "/publish", &[&bearer]);
+    let mut viewers: Vec<WebSocket> = (0..2)
+        .map(|_| tinyws::connect(&url(&server, "/")).unwrap())
+        .collect();
+    let mut first = tinyws::connect(&url(&server, &format!("/publish?token={}", TOKEN))).unwrap();
+    let mut second = Client::new(url(&server, "/publish"))
+        .header("Authorization", format!("Bearer {}", TOKEN))
+        .connect()
+        .unwrap();
     // A viewer's message goes nowhere; the next one each viewer reads is
     // the publisher's.
-    viewers[0].send_text("spoofed");
-    first.send_text("one");
+    viewers[0].send("spoofed").unwrap();
+    first.send("one").unwrap();
     for viewer in &mut viewers {
-        assert_eq!(viewer.read_text(), "one");
+        assert_eq!(read(viewer), Message::Text("one".into()));
     }
-    second.send_text("two");
-    second.send(0x2, &[0, 1, 2]).unwrap();
+    second.send("two").unwrap();
+    second.send(&[0u8, 1, 2][..]).unwrap();
     for viewer in &mut viewers {
-        assert_eq!(viewer.read_text(), "two");
-        let frame = viewer.read_data();
-        assert_eq!((frame.opcode, frame.payload), (0x2, vec![0, 1, 2]));
+        assert_eq!(read(viewer), Message::Text("two".into()));
+        assert_eq!(read(viewer), Message::Binary(vec![0, 1, 2]));
     }
     // --replay applies to viewers: a late one gets the last two.
-    let mut late = server.connect("/");
-    assert_eq!(late.read_text(), "two");
-    assert_eq!(late.read_data().payload, vec![0, 1, 2]);
+    let mut late = tinyws::connect(&url(&server, "/")).unwrap();
+    assert_eq!(read(&mut late), Message::Text("two".into()));
+    assert_eq!(read(&mut late), Message::Binary(vec![0, 1, 2]));
     // One publisher leaving does not stop the other.
-    assert_eq!(first.close(), Some(1000));
-    second.send_text("three");
+    first.close(CloseCode::NORMAL, "").unwrap();
+    second.send("three").unwrap();
     for viewer in viewers.iter_mut().chain(Some(&mut late)) {
-        assert_eq!(viewer.read_text(), "three");
+        assert_eq!(read(viewer), Message::Text("three".into()));
     }
+    // A connection that does not read holds the shutdown for the close
+    // timeout: the publisher leaves first.
+    second.close(CloseCode::NORMAL, "").unwrap();
     server.signal(Signal::Term);
     for viewer in viewers.iter_mut().chain(Some(&mut late)) {
-        assert_eq!(viewer.read_close(), Some(1001));
+        match viewer.read_timeout(TIMEOUT) {
+            Ok(Some(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::GOING_AWAY),
+            other => panic!("{:?}", other),
+        }
     }
     assert_eq!(server.wait().code(), Some(0));
 }
