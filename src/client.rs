@@ -428,8 +428,12 @@ impl ClientHandle {
     /// Stops [`Client::run`]: a backoff wait ends at once, and an open
     /// connection is sent Close (1000), so the handler's `read` returns
     /// [`Message::Close`] once the server answers. `run` then returns
-    /// `Ok(())`. A connection attempt under way finishes first (at most the
-    /// connect and handshake timeouts).
+    /// `Ok(())`. Queued messages are dropped (see [`finish`](Self::finish)).
+    /// Does not block. Bounds: a connection attempt under way finishes first
+    /// (at most the connect and handshake timeouts); a server that never
+    /// answers the Close holds the handler's `read` until the close timeout
+    /// has passed at its next wake-up, which is at the latest the next
+    /// keepalive tick ([`Config::ping_interval`]).
     pub fn stop(&self) {
         let mut state = self.shared.lock();
         state.stopped = true;
