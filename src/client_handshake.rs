@@ -263,7 +263,15 @@ pub struct Refusal {
 impl Refusal {
     pub(crate) fn new(response: &Response, body: &[u8]) -> Refusal {
         let body = &body[..body.len().min(MAX_REASON)];
-        let reason = String::from_utf8_lossy(body).trim().to_owned();
+        let mut reason = String::from_utf8_lossy(body).trim().to_owned();
+        // Each invalid byte became a 3-byte U+FFFD: cut again, on a char.
+        if reason.len() > MAX_REASON {
+            let mut end = MAX_REASON;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
         Refusal {
             status: response.status,
             reason,
@@ -586,6 +594,8 @@ mod tests {
             => (404, &"x".repeat(MAX_REASON)[..], None);
         binary_body: "HTTP/1.1 400 Bad\r\n\r\n", &[0xff, b'a']
             => (400, "\u{fffd}a", None);
+        invalid_utf8_stays_bounded: "HTTP/1.1 400 Bad\r\n\r\n", &[0xff; 600]
+            => (400, &"\u{fffd}".repeat(MAX_REASON / 3)[..], None);
     }
 
     #[test]
