@@ -313,7 +313,7 @@ impl Client {
                             "attempt {} to connect to {} failed: {}; retrying in {:.1?}",
                             attempt,
                             url,
-                            describe(&e),
+                            e,
                             delay
                         );
                         delay
@@ -365,15 +365,6 @@ fn random() -> u64 {
     let keys = MaskKeys::new();
     let (a, b) = (keys.next_key(), keys.next_key());
     u64::from_ne_bytes([a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]])
-}
-
-/// Adds the operating system's message, which `Error::Io`'s own text
-/// leaves to `source()`.
-fn describe(e: &Error) -> String {
-    match e {
-        Error::Io(io) => io.to_string(),
-        e => e.to_string(),
-    }
 }
 
 /// Sends through a [`Client`]'s current connection, queues while it is

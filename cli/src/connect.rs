@@ -260,10 +260,6 @@ fn connect_failed(url: &str, e: &Error) -> i32 {
             eprintln!("tinyws connect: {}", e);
             exit::USAGE
         }
-        Error::Io(io) => {
-            eprintln!("tinyws connect: {}: {}", shown(url), io);
-            exit::NO_CONNECTION
-        }
         e => {
             eprintln!("tinyws connect: {}: {}", shown(url), e);
             exit::NO_CONNECTION
