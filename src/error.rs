@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 
+use crate::client_handshake::Refusal;
 use crate::proto::close::CloseCode;
 
 /// A specialised `Result` whose error is this crate's [`Error`].
@@ -60,6 +61,12 @@ pub enum Error {
     /// payload over 125 bytes or a close reason over 123; the connection is
     /// untouched.
     InvalidInput(&'static str),
+    /// Client: the URL is not a `ws://` or `wss://` URL tinyws can use; the
+    /// text says why.
+    InvalidUrl(&'static str),
+    /// Client: the server answered the opening handshake with an HTTP status
+    /// other than 101. Boxed to keep `Error` small.
+    Refused(Box<Refusal>),
 }
 
 /// Which deadline passed, for [`Error::Timeout`].
@@ -76,6 +83,11 @@ pub enum Timeout {
     /// The peer did not answer our Close within
     /// [`Config::close_timeout`](crate::Config::close_timeout).
     Close,
+    /// Client: name resolution did not finish within the connect timeout.
+    Resolve,
+    /// Client: no resolved address accepted the TCP connection within the
+    /// connect timeout.
+    Connect,
     /// A write stalled for longer than
     /// [`Config::write_timeout`](crate::Config::write_timeout): the peer stopped
     /// reading.
@@ -133,6 +145,38 @@ pub enum ProtocolError {
     CloseTooShort,
     /// A close code that may not be sent on the wire (section 7.4).
     InvalidCloseCode(u16),
+    /// Client: the server's handshake answer is not valid HTTP/1.1, or its
+    /// head is over 8 KiB.
+    MalformedResponse,
+    /// Client: a 101 without `Upgrade: websocket` (section 4.1).
+    MissingUpgrade,
+    /// Client: a 101 without `Connection: Upgrade` (section 4.1).
+    MissingConnectionUpgrade,
+    /// Client: a 101 whose Sec-WebSocket-Accept does not match the key sent
+    /// (section 4.1).
+    BadAccept,
+    /// Client: the server chose a subprotocol that was not offered
+    /// (section 4.1).
+    UnofferedSubprotocol,
+    /// Client: the server chose an extension that was not offered
+    /// (section 4.1).
+    UnofferedExtension,
+}
+
+impl ProtocolError {
+    /// Whether this is a fault of the server's handshake answer, before any
+    /// frame could be sent: the client closes TCP without a close frame.
+    fn in_handshake(self) -> bool {
+        matches!(
+            self,
+            ProtocolError::MalformedResponse
+                | ProtocolError::MissingUpgrade
+                | ProtocolError::MissingConnectionUpgrade
+                | ProtocolError::BadAccept
+                | ProtocolError::UnofferedSubprotocol
+                | ProtocolError::UnofferedExtension
+        )
+    }
 }
 
 impl Error {
@@ -142,12 +186,13 @@ impl Error {
     ///
     /// | error | code |
     /// |---|---|
-    /// | [`Error::Protocol`] | 1002 |
+    /// | [`Error::Protocol`] (after the handshake) | 1002 |
     /// | [`Error::InvalidUtf8`] | 1007 |
     /// | [`Error::TooLarge`], [`Error::TooManyFragments`] | 1009 |
     /// | [`Timeout::Ping`] | 1011 |
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
+            Error::Protocol(p) if p.in_handshake() => None,
             Error::Protocol(_) => Some(CloseCode::PROTOCOL_ERROR),
             Error::InvalidUtf8 => Some(CloseCode::INVALID_DATA),
             Error::TooLarge { .. } | Error::TooManyFragments { .. } => {
@@ -210,6 +255,8 @@ impl fmt::Display for Error {
             Error::Unsupported(what) => write!(f, "unsupported: {}", what),
             Error::Config(what) => write!(f, "invalid config: {}", what),
             Error::InvalidInput(what) => write!(f, "invalid argument: {}", what),
+            Error::InvalidUrl(why) => write!(f, "invalid url: {}", why),
+            Error::Refused(r) => fmt::Display::fmt(r, f),
         }
     }
 }
@@ -219,6 +266,8 @@ impl fmt::Display for Timeout {
         f.write_str(match self {
             Timeout::Handshake => "handshake timed out",
             Timeout::Ping => "peer stopped answering pings",
+            Timeout::Resolve => "name resolution timed out",
+            Timeout::Connect => "connect timed out",
             Timeout::Close => "peer did not answer the close frame in time",
             Timeout::Write => "write timed out: peer stopped reading",
         })
@@ -243,6 +292,18 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::CloseTooShort => f.write_str("close payload of one byte"),
             ProtocolError::InvalidCloseCode(c) => write!(f, "invalid close code {}", c),
+            ProtocolError::MalformedResponse => f.write_str("malformed handshake response"),
+            ProtocolError::MissingUpgrade => f.write_str("101 without upgrade: websocket"),
+            ProtocolError::MissingConnectionUpgrade => {
+                f.write_str("101 without connection: upgrade")
+            }
+            ProtocolError::BadAccept => f.write_str("wrong sec-websocket-accept"),
+            ProtocolError::UnofferedSubprotocol => {
+                f.write_str("server chose a subprotocol that was not offered")
+            }
+            ProtocolError::UnofferedExtension => {
+                f.write_str("server chose an extension that was not offered")
+            }
         }
     }
 }
@@ -280,7 +341,10 @@ impl From<Error> for io::Error {
             Error::Disconnected => io::ErrorKind::UnexpectedEof,
             Error::Closed => io::ErrorKind::NotConnected,
             Error::Unsupported(_) => io::ErrorKind::Unsupported,
-            Error::Config(_) | Error::InvalidInput(_) => io::ErrorKind::InvalidInput,
+            Error::Config(_) | Error::InvalidInput(_) | Error::InvalidUrl(_) => {
+                io::ErrorKind::InvalidInput
+            }
+            Error::Refused(_) => io::ErrorKind::ConnectionRefused,
             _ => io::ErrorKind::InvalidData,
         };
         io::Error::new(kind, e)
@@ -317,6 +381,12 @@ mod tests {
         assert_eq!(big.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
         assert_eq!(big.to_string(), "too large: 70000 > 65536 bytes");
         assert_eq!(Error::Closed.close_code(), None);
+        let bad_101 = Error::Protocol(ProtocolError::BadAccept);
+        assert_eq!(bad_101.close_code(), None);
+        assert_eq!(
+            bad_101.to_string(),
+            "protocol error: wrong sec-websocket-accept"
+        );
     }
 
     #[test]

@@ -149,3 +149,40 @@ pub fn drive_inbound(data: &[u8]) {
         }
     }
 }
+
+/// Parses a server's answer to an upgrade request with the RFC's sample key
+/// that offered the subprotocol `chat`, and checks it as the client does:
+/// `Ok(None)` for "needs more bytes", `Ok(Some(head length))` for a 101
+/// that passes, [`Error::Refused`] for another status, [`Error::Protocol`]
+/// for a bad 101.
+///
+/// # Errors
+/// What the client would report for this answer.
+pub fn check_response(buf: &[u8]) -> Result<Option<usize>> {
+    use crate::client_handshake::{check, parse, Offer, Refusal};
+    let offer = Offer {
+        subprotocols: vec!["chat".to_owned()],
+        ..Offer::default()
+    };
+    match parse(buf)? {
+        None => Ok(None),
+        Some((mut response, n)) if response.status() == 101 => {
+            check(&mut response, b"dGhlIHNhbXBsZSBub25jZQ==", &offer)?;
+            Ok(Some(n))
+        }
+        Some((response, n)) => Err(Error::Refused(Box::new(Refusal::new(
+            &response,
+            buf.get(n..).unwrap_or(&[]),
+        )))),
+    }
+}
+
+/// Parses a `ws://` or `wss://` URL; on success returns the Host header and
+/// how the URL is shown in logs.
+///
+/// # Errors
+/// Why the URL was refused.
+pub fn parse_url(url: &str) -> std::result::Result<(String, String), &'static str> {
+    let url = crate::url::Url::parse(url).map_err(|e| e.0)?;
+    Ok((url.host_header(), url.to_string()))
+}

@@ -18,6 +18,13 @@
 //! }
 //! ```
 //!
+//! # Client
+//!
+//! [`connect`] opens a client connection: the same [`WebSocket`], in the
+//! client role. [`Client`] adds options and, with [`Client::run`], keeps a
+//! connection up by itself, reconnecting with a jittered exponential
+//! [`Backoff`], until [`ClientHandle::stop`].
+//!
 //! # Limits and configuration
 //!
 //! Every limit and timeout is a field of [`Config`], with defaults sized for
@@ -89,8 +96,10 @@
 //! # Log levels
 //!
 //! Through the `log` crate: `info` for each connect and disconnect (peer,
-//! path, close code, who closed, duration) and refused handshakes; `debug`
-//! for protocol errors with their reason; `trace` for every frame header.
+//! path, close code, who closed, duration) and refused handshakes, and for
+//! each failed client attempt (its cause and the delay before the next);
+//! `debug` for protocol errors with their reason; `trace` for every frame
+//! header.
 //!
 //! # Memory per connection
 //!
@@ -109,7 +118,11 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
+mod backoff;
+mod client;
+mod client_handshake;
 mod config;
+mod dial;
 mod error;
 #[cfg(feature = "_fuzz")]
 #[doc(hidden)]
@@ -123,9 +136,13 @@ mod sender;
 mod server;
 mod socket;
 mod stream;
+mod url;
 mod websocket;
 mod writer;
 
+pub use backoff::Backoff;
+pub use client::{connect, Client, ClientHandle};
+pub use client_handshake::{Refusal, Response};
 pub use config::Config;
 pub use error::{Error, HandshakeError, ProtocolError, Result, Timeout};
 pub use handshake::{accept, accept_key};

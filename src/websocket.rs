@@ -8,6 +8,7 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::client_handshake::Response;
 use crate::config::Config;
 use crate::error::{is_timeout, Error, Result, Timeout};
 use crate::message::{Message, Payload};
@@ -48,6 +49,10 @@ pub struct WebSocket<S: Stream = Socket> {
     inbound: Inbound,
     close_timeout: Duration,
     request: Option<Request>,
+    /// Client: the server's 101, boxed: a server connection holds none.
+    response: Option<Box<Response>>,
+    /// The code of the Close the peer sent, once one arrived.
+    peer_close: Option<CloseCode>,
     subprotocol: Option<String>,
     /// The read timeout the socket has now; `None` until first set.
     read_timeout: Option<Option<Duration>>,
@@ -88,6 +93,8 @@ impl<S: Stream> WebSocket<S> {
             writer,
             close_timeout: config.close_timeout,
             request: None,
+            response: None,
+            peer_close: None,
             subprotocol: None,
             read_timeout: None,
             closed: false,
@@ -181,6 +188,7 @@ impl<S: Stream> WebSocket<S> {
                 Ok(Message::Ping(payload))
             }
             Event::Close { frame, echo } => {
+                self.peer_close = frame.as_ref().map(|f| f.code);
                 let by = match echo {
                     None => ClosedBy::Us,
                     Some(echo) => {
@@ -393,6 +401,23 @@ impl<S: Stream> WebSocket<S> {
     /// [`Server`](crate::Server).
     pub fn request(&self) -> Option<&Request> {
         self.request.as_ref()
+    }
+
+    /// The server's answer to the opening handshake, for a connection made
+    /// by [`connect`](crate::connect) or a [`Client`](crate::Client); `None`
+    /// on a server.
+    pub fn response(&self) -> Option<&Response> {
+        self.response.as_deref()
+    }
+
+    pub(crate) fn set_response(&mut self, response: Response) {
+        self.response = Some(Box::new(response));
+    }
+
+    /// The code of the Close the peer sent, if one arrived (for the
+    /// client's reconnect policy).
+    pub(crate) fn peer_close_code(&self) -> Option<CloseCode> {
+        self.peer_close
     }
 
     /// The subprotocol chosen in the handshake, if any.

@@ -45,6 +45,9 @@ pub(crate) struct Options {
     pub(crate) passenv: Vec<String>,
     pub(crate) grace: Duration,
     pub(crate) command: Vec<OsString>,
+    /// broadcast: `--publish PATH` and `--publish-token SECRET`.
+    pub(crate) publish: Option<String>,
+    pub(crate) publish_token: Option<String>,
 }
 
 /// What to do after parsing.
@@ -70,8 +73,11 @@ USAGE:
     tinyws echo      [OPTIONS]
     tinyws serve     [OPTIONS] -- CMD [ARGS...]
     tinyws broadcast [OPTIONS] [-- CMD [ARGS...]]
+    tinyws connect   [OPTIONS] URL [-- CMD [ARGS...]]
 
 COMMANDS:
+    connect     A client: lines on stdin to URL, messages to stdout
+                (tinyws connect --help).
     echo        Send every message back to its sender.
     serve       Start CMD for each connection. Each line CMD prints is a text
                 message to that client; each message from the client is
@@ -146,6 +152,14 @@ SERVE AND BROADCAST OPTIONS:
                          and again after SIGTERM, before SIGKILL. [default: 1]
     --replay N           broadcast: send the last N lines to each new client.
                          [default: 0]
+    --publish PATH       broadcast: a relay. Clients connecting to PATH with the
+                         token publish: each message they send goes to every
+                         other client (the viewers), as lines from CMD do.
+                         Without CMD, stdin is not read. Viewers cannot publish.
+    --publish-token SECRET
+                         The token publishers show, as ?token=SECRET or
+                         Authorization: Bearer SECRET; others get 403. At least
+                         16 characters of A-Z a-z 0-9 - . _ ~.
 
 ENVIRONMENT OF CMD:
     serve gives CMD REMOTE_ADDR, REMOTE_PORT, REQUEST_URI, PATH_INFO,
@@ -225,6 +239,8 @@ where
         passenv: Vec::new(),
         grace: DEFAULT_GRACE,
         command: Vec::new(),
+        publish: None,
+        publish_token: None,
     };
     let err = |e: lexopt::Error| e.to_string();
     while let Some(arg) = parser.next().map_err(err)? {
@@ -285,6 +301,8 @@ where
                 }
             }
             Long("grace") => o.grace = seconds(&text(parser.value())?)?,
+            Long("publish") => o.publish = Some(text(parser.value())?),
+            Long("publish-token") => o.publish_token = Some(text(parser.value())?),
             Value(v) if mode.is_none() => {
                 mode = Some(match v.to_str() {
                     Some("echo") => Mode::Echo,
@@ -343,6 +361,14 @@ fn check(o: &Options) -> Result<(), String> {
         "--replay",
         "broadcast",
     )?;
+    only(
+        o.mode == Mode::Broadcast || (o.publish.is_none() && o.publish_token.is_none()),
+        "--publish",
+        "broadcast",
+    )?;
+    if o.publish.is_some() != o.publish_token.is_some() {
+        return Err("--publish and --publish-token go together".to_owned());
+    }
     match o.mode {
         Mode::Serve if o.command.is_empty() => {
             Err("serve needs a command to run: tinyws serve [OPTIONS] -- CMD [ARGS...]".to_owned())

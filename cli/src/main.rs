@@ -12,6 +12,9 @@
 mod args;
 mod broadcast;
 mod child;
+mod connect;
+mod connect_args;
+mod relay;
 mod serve;
 mod site;
 
@@ -38,6 +41,9 @@ fn main() {
         let command: Vec<_> = raw.collect();
         process::exit(child::exec_in_new_group(&command));
     }
+    if std::env::args_os().nth(1).map_or(false, |a| a == "connect") {
+        process::exit(connect::main(std::env::args_os().skip(2)));
+    }
     let options = match args::parse(std::env::args_os().skip(1)) {
         Ok(Parsed::Run(options)) => options,
         Ok(Parsed::Help) => {
@@ -53,12 +59,7 @@ fn main() {
             process::exit(2);
         }
     };
-    let mut logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if let Some(level) = &options.log_level {
-        logger.parse_filters(level);
-    }
-    logger.init();
+    init_logger(options.log_level.as_deref());
     match run(options) {
         Ok(code) => process::exit(code),
         Err(e) => {
@@ -66,6 +67,16 @@ fn main() {
             process::exit(1);
         }
     }
+}
+
+/// Logs to stderr at `info`, or at `--log-level`, or per RUST_LOG.
+fn init_logger(level: Option<&str>) {
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if let Some(level) = level {
+        logger.parse_filters(level);
+    }
+    logger.init();
 }
 
 /// Runs the server until a signal or the end of the broadcast source, and
@@ -77,12 +88,20 @@ fn run(o: Options) -> Result<i32, String> {
     })?;
     let config = config(&o);
     let max_message = config.max_message_size;
+    let publish = match (&o.publish, &o.publish_token) {
+        (Some(path), Some(token)) => Some(relay::Publish::new(path.clone(), token.clone())?),
+        _ => None,
+    };
+    let gate = publish.clone();
     let server = Server::bind(&o.addr, &config)
         .map_err(|e| match e {
             tinyws::Error::Config(_) => e.to_string(),
             e => format!("cannot listen on {}: {}", o.addr, e),
         })?
-        .on_request(move |req| site.answer(req));
+        .on_request(move |req| match gate.as_ref().and_then(|p| p.gate(req)) {
+            Some(action) => action,
+            None => site.answer(req),
+        });
     let local = server.local_addr().map_err(|e| e.to_string())?;
     announce(&o, local);
     let signalled = on_signals(server.handle()).map_err(|e| format!("signals: {}", e))?;
@@ -106,7 +125,7 @@ fn run(o: Options) -> Result<i32, String> {
                 .map(|_| 0)
                 .map_err(|e| e.to_string())
         }
-        Mode::Broadcast => broadcast(&o, server, framing, max_message, &signalled),
+        Mode::Broadcast => broadcast(&o, server, framing, max_message, &signalled, publish),
     }
 }
 
@@ -146,6 +165,12 @@ fn announce(o: &Options, local: SocketAddr) {
         local.to_string()
     };
     eprintln!("tinyws: WebSocket at ws://{}/ (any path)", host);
+    if let Some(path) = &o.publish {
+        eprintln!(
+            "tinyws: publishers at ws://{}{}?token=SECRET; every other path is a viewer",
+            host, path
+        );
+    }
     if o.console {
         eprintln!("tinyws: console at http://{}/", host);
     }
@@ -201,12 +226,16 @@ fn broadcast(
     framing: Framing,
     max_message: usize,
     signalled: &AtomicBool,
+    publish: Option<relay::Publish>,
 ) -> Result<i32, String> {
     let feed = Arc::new(Feed::new(o.replay));
     let handle = server.handle();
     let pumped = Arc::clone(&feed);
     let mut process = None;
-    let spawned = if o.command.is_empty() {
+    let spawned = if o.command.is_empty() && publish.is_some() {
+        // A relay: publishers are the source; it runs until a signal.
+        Ok(())
+    } else if o.command.is_empty() {
         thread::Builder::new()
             .name("tinyws-stdin".into())
             .spawn(move || {
@@ -214,6 +243,7 @@ fn broadcast(
                 log::info!("stdin closed: stopping");
                 handle.shutdown();
             })
+            .map(drop)
     } else {
         let name = child::display(&o.command);
         let mut started = child::spawn(&o.command, child::inherited_env(&o.passenv), Stdio::null())
@@ -230,6 +260,7 @@ fn broadcast(
                 log::info!("{} closed its output: stopping", name);
                 handle.shutdown();
             })
+            .map(drop)
     };
     if let Err(e) = spawned {
         if let Some(mut p) = process {
@@ -238,7 +269,7 @@ fn broadcast(
         }
         return Err(format!("cannot start a thread: {}", e));
     }
-    let served = server.serve(move |ws| feed.handle(ws));
+    let served = server.serve(move |ws| relay::handle(&feed, publish.as_ref(), ws));
     let mut code = 0;
     if let Some(mut p) = process {
         let name = child::display(&o.command);

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use tinyws::{Config, Server, ServerHandle, WebSocket};
 
+pub mod raw_server;
+
 /// How long any test socket waits before failing the test.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
