@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::io::Write;
+use std::net::Shutdown;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
@@ -149,4 +151,36 @@ fn dropping_the_connection_closes_with_1000() {
     // The server has already closed TCP: nothing is left to answer.
     let _ = c.try_send(&support::frame(true, 8, &close_payload(1000, b"")));
     c.read_to_end();
+}
+
+/// A peer still sending a message over the limit reads the 1009 rather than
+/// a reset (issue 16, item 8): after its Close and FIN the server reads and
+/// discards the rest of the message until the peer closes, so none of our
+/// writes fails. With a 64 KiB cap on the discarding, the server closed with
+/// input unread and the kernel's reset failed the next write. The message is
+/// larger than the two kernels can buffer between them (a send buffer grows
+/// to 4 MiB by default; a receive buffer nobody reads stays near 128 KiB), so
+/// we are still writing when a reset comes; only a write sees it, since a
+/// read after the FIN reports a plain end of stream.
+#[test]
+fn oversized_message_is_read_to_the_end_so_its_sender_sees_1009() {
+    const LEN: usize = 16 * 1024 * 1024;
+    let server = TestServer::echo(Config::default());
+    let mut c = Client::open(server.addr);
+    let mut writer = c.stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        writer.write_all(&support::frame_header(true, 2, LEN as u64))?;
+        let chunk = [0x55u8; 64 * 1024];
+        for _ in 0..LEN / chunk.len() {
+            writer.write_all(&chunk)?;
+        }
+        writer.shutdown(Shutdown::Write)
+    });
+    // Read while the message is still going out, as a browser does.
+    assert_eq!(c.read_close().close_code(), Some(1009));
+    let sent = sending.join().unwrap();
+    assert!(sent.is_ok(), "sending the rest failed: {:?}", sent);
+    // Our half-close ends the server's discarding; then it closes TCP.
+    c.expect_eof();
+    server.stop().unwrap();
 }
