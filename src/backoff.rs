@@ -115,6 +115,8 @@ pub(crate) enum Decision {
 pub(crate) struct Schedule {
     policy: Backoff,
     failures: u32,
+    /// The last session was short and ended with a prompt retry.
+    quick_prompt: bool,
 }
 
 impl Schedule {
@@ -122,6 +124,7 @@ impl Schedule {
         Schedule {
             policy,
             failures: 0,
+            quick_prompt: false,
         }
     }
 
@@ -162,19 +165,26 @@ impl Schedule {
     /// After an established connection ended, `uptime` after it opened,
     /// with the close code the server sent (if any). A stable connection
     /// resets the backoff; a close with 1001 (going away) or 1012 (service
-    /// restart) is retried promptly, within `first_delay`, as the server
-    /// said it is coming back.
+    /// restart) after a stable connection is retried promptly, within
+    /// `first_delay`, as the server said it is coming back.
     pub(crate) fn after_session(
         &mut self,
         uptime: Duration,
         code: Option<CloseCode>,
         random: u64,
     ) -> Duration {
-        if uptime >= self.policy.stable_after {
+        let stable = uptime >= self.policy.stable_after;
+        if stable {
             self.failures = 0;
+            self.quick_prompt = false;
         }
-        // 1012 (service restart) is registered with IANA, not named in RFC 6455.
-        let prompt = matches!(code, Some(CloseCode::GOING_AWAY) | Some(CloseCode(1012)));
+        // Prompt once, not again until a stable session: a server that
+        // accepts and at once says "going away" still sees the delays grow.
+        let prompt = matches!(
+            code,
+            Some(CloseCode::GOING_AWAY) | Some(CloseCode::SERVICE_RESTART)
+        ) && !self.quick_prompt;
+        self.quick_prompt = !stable && (prompt || self.quick_prompt);
         let ceiling = if prompt {
             self.policy.first_delay
         } else {
@@ -212,6 +222,26 @@ mod tests {
     use crate::client_handshake::{parse, Refusal};
     use crate::error::{ProtocolError, Timeout};
     use std::io;
+
+    /// A server that accepts and at once closes with 1001 is not hammered:
+    /// only the first such close in a row is retried promptly.
+    #[test]
+    fn quick_going_away_closes_still_back_off() {
+        let policy = Backoff::default();
+        let first = policy.first_delay;
+        let mut s = Schedule::new(policy);
+        let quick = Duration::from_millis(10);
+        let most = u64::MAX;
+        assert!(s.after_session(quick, Some(CloseCode::GOING_AWAY), most) <= first);
+        let mut delay = Duration::from_secs(0);
+        for _ in 0..4 {
+            delay = s.after_session(quick, Some(CloseCode::GOING_AWAY), most);
+        }
+        assert!(delay > first * 4, "{:?}", delay);
+        // After a stable connection, the first 1012 is prompt again.
+        let stable = Duration::from_secs(3600);
+        assert!(s.after_session(stable, Some(CloseCode::SERVICE_RESTART), most) <= first);
+    }
 
     /// A seeded xorshift generator: the same run every time.
     struct Seeded(u64);

@@ -420,7 +420,9 @@ impl ClientHandle {
     /// connection is sent Close (1000), so the handler's `read` returns
     /// [`Message::Close`] once the server answers. `run` then returns
     /// `Ok(())`. Queued messages are dropped (see [`finish`](Self::finish)).
-    /// Does not block. Bounds: a connection attempt under way finishes first
+    /// Returns at once unless another thread is inside [`send`](Self::send)
+    /// to a peer that stopped reading: then it waits for that write, at most
+    /// [`Config::write_timeout`]. Bounds: a connection attempt under way finishes first
     /// (at most the connect and handshake timeouts); a server that never
     /// answers the Close holds the handler's `read` until the close timeout
     /// has passed at its next wake-up, which is at the latest the next

@@ -532,7 +532,7 @@ pub(crate) enum Outcome {
 /// Runs the whole opening handshake on `stream`: read under the deadline,
 /// validate, consult the hook, and answer. Every refusal is answered with
 /// its HTTP status before the error is returned. `accepted` runs once the
-/// upgrade is decided, just before the 101 is written.
+/// request is decided, just before the 101 or the hook's answer is written.
 pub(crate) fn handshake<S: Stream + ?Sized>(
     stream: &mut S,
     config: &Config,
@@ -572,7 +572,12 @@ pub(crate) fn handshake<S: Stream + ?Sized>(
     }
     if let (Some(hook), false) = (hook, request.is_upgrade()) {
         match ask(hook, &request) {
-            Ok(Action::Respond(reply)) => return answer(stream, request, &reply),
+            Ok(Action::Respond(reply)) => {
+                // A page (a file, perhaps a large one) is no longer a
+                // handshake: it leaves the budget before it is sent.
+                accepted();
+                return answer(stream, request, &reply);
+            }
             Ok(Action::Upgrade(_)) => {} // validation below answers 426
             Err(refusal) => return fail(stream, refusal),
         }
@@ -584,7 +589,12 @@ pub(crate) fn handshake<S: Stream + ?Sized>(
     let mut extra = Vec::new();
     if let (Some(hook), true) = (hook, request.is_upgrade()) {
         match ask(hook, &request) {
-            Ok(Action::Respond(reply)) => return answer(stream, request, &reply),
+            Ok(Action::Respond(reply)) => {
+                // A page (a file, perhaps a large one) is no longer a
+                // handshake: it leaves the budget before it is sent.
+                accepted();
+                return answer(stream, request, &reply);
+            }
             Ok(Action::Upgrade(Upgrade {
                 subprotocol,
                 headers,
@@ -653,7 +663,7 @@ fn ask(hook: &Hook, request: &Request) -> Result<Action, HandshakeError> {
         log::error!(
             "handshake hook panicked on {} {}",
             request.method(),
-            request.uri()
+            request.logged_target()
         );
         HandshakeError::new(500, "internal error")
     })
@@ -723,7 +733,7 @@ fn log_refusal(request: Option<&Request>, peer: Option<SocketAddr>, refusal: &Ha
         "{} {} {} refused: {} {} (origin={:?} host={:?}{})",
         who(request),
         request.method(),
-        request.uri(),
+        request.logged_target(),
         refusal.status,
         refusal.reason,
         origin,

@@ -211,6 +211,11 @@ impl Request {
     pub(crate) fn minor_version(&self) -> u8 {
         self.minor_version
     }
+    /// The path, with `?…` in place of a query: what logs show, since a
+    /// query often carries a token.
+    pub(crate) fn logged_target(&self) -> LoggedTarget<'_> {
+        LoggedTarget(self)
+    }
 
     /// The first header with this name (matched case-insensitively), if its
     /// value is UTF-8.
@@ -291,7 +296,7 @@ impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("method", &self.method())
-            .field("uri", &self.uri())
+            .field("target", &self.logged_target().to_string())
             .field("headers", &self.headers.len())
             .field("peer", &self.peer)
             .field("forwarded_for", &self.forwarded_for)
@@ -483,10 +488,24 @@ impl Reply {
 
     /// Adds a header. A name or value holding CR or LF is dropped with a
     /// warning when the response is written, so a header can never be
-    /// injected.
+    /// injected; so are `Content-Length`, `Transfer-Encoding` and
+    /// `Connection`, which the library writes.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Reply {
-        self.headers.push((name.into(), value.into()));
+        let name = name.into();
+        // Written by the library from the body; a second copy would make
+        // the answer ambiguous (RFC 9112 section 6.3).
+        if ["content-length", "transfer-encoding", "connection"]
+            .iter()
+            .any(|owned| name.eq_ignore_ascii_case(owned))
+        {
+            log::warn!(
+                "handshake hook: header {} is set by tinyws; not added",
+                name
+            );
+            return self;
+        }
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -602,6 +621,19 @@ impl From<Reply> for Action {
     }
 }
 
+/// A request's target as logs show it: see [`Request::logged_target`].
+pub(crate) struct LoggedTarget<'a>(&'a Request);
+
+impl fmt::Display for LoggedTarget<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.path())?;
+        if self.0.query().is_some() {
+            f.write_str("?…")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,6 +649,17 @@ mod tests {
             .header("Sec-Fetch", "ok");
         let names: Vec<&str> = up.headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["X-Served-By", "Sec-Fetch"]);
+    }
+
+    #[test]
+    fn reply_refuses_the_headers_the_library_writes() {
+        let reply = Reply::new(200)
+            .header("Content-Length", "5")
+            .header("transfer-encoding", "chunked")
+            .header("Connection", "keep-alive")
+            .header("Cache-Control", "no-store");
+        let names: Vec<&str> = reply.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Cache-Control"]);
     }
 
     #[test]

@@ -112,8 +112,11 @@ impl State {
             .filter(|(id, (shared, _))| !registry.answered.contains(id) && !shared.is_finished())
             .min_by_key(|(id, _)| **id)
             .map(|(id, (shared, _))| (*id, Arc::clone(shared)))?;
-        drop(registry);
+        // Cut under the lock that `accepted` also takes, so a handshake
+        // cannot be answered between being chosen and being cut. The cut
+        // never waits (it only tries the write lock).
         shared.shutdown_stream();
+        drop(registry);
         Some(id)
     }
 
@@ -616,7 +619,7 @@ impl Connection {
                     "{} {} {} -> {}",
                     handshake::who(&req),
                     req.method(),
-                    req.uri(),
+                    req.logged_target(),
                     status
                 );
                 None

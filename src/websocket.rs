@@ -47,7 +47,9 @@ pub struct WebSocket<S: Stream = Socket> {
     stream: Io<S>,
     writer: Arc<Writer>,
     inbound: Inbound,
-    close_timeout: Duration,
+    /// When `read_timeout` last returned: the time until the next call is
+    /// silence for keepalive too (nothing was read then).
+    returned_at: Option<Instant>,
     request: Option<Request>,
     /// Client: the server's 101, boxed: a server connection holds none.
     response: Option<Box<Response>>,
@@ -91,7 +93,7 @@ impl<S: Stream> WebSocket<S> {
             inbound: Inbound::new(writer.role(), limits),
             stream,
             writer,
-            close_timeout: config.close_timeout,
+            returned_at: None,
             request: None,
             response: None,
             peer_close: None,
@@ -127,8 +129,10 @@ impl<S: Stream> WebSocket<S> {
     /// answer our Close; [`Error::Disconnected`] when the transport closed
     /// without a Close; [`Error::Closed`] on use after close.
     pub fn read(&mut self) -> Result<Message> {
+        self.returned_at = None;
+        let mut gap = Duration::from_secs(0);
         loop {
-            if let Some(message) = self.read_until(None)? {
+            if let Some(message) = self.read_until(None, &mut gap)? {
                 return Ok(message);
             }
         }
@@ -141,32 +145,45 @@ impl<S: Stream> WebSocket<S> {
     /// # Errors
     /// As for [`read`](Self::read).
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<Option<Message>> {
-        let deadline = Instant::now().checked_add(timeout);
-        self.read_until(Some(deadline))
+        let now = Instant::now();
+        // Time spent away since the last call was silence too, unless bytes
+        // turn out to be waiting.
+        let mut gap = match self.returned_at {
+            Some(at) => now.saturating_duration_since(at),
+            None => Duration::from_secs(0),
+        };
+        let result = self.read_until(Some(now.checked_add(timeout)), &mut gap);
+        self.returned_at = Some(Instant::now());
+        result
     }
 
     /// `deadline`: `None` to block until a message completes; `Some(None)`
-    /// for a timeout too long to represent.
-    fn read_until(&mut self, deadline: Option<Option<Instant>>) -> Result<Option<Message>> {
+    /// for a timeout too long to represent. `gap`: silence not yet reported.
+    fn read_until(
+        &mut self,
+        deadline: Option<Option<Instant>>,
+        gap: &mut Duration,
+    ) -> Result<Option<Message>> {
         if self.closed {
             return Err(Error::Closed);
         }
-        let result = self.next_message(deadline);
+        let result = self.next_message(deadline, gap);
         if let Err(e) = &result {
             self.fail(e);
         }
         result
     }
 
-    fn next_message(&mut self, deadline: Option<Option<Instant>>) -> Result<Option<Message>> {
+    fn next_message(
+        &mut self,
+        deadline: Option<Option<Instant>>,
+        gap: &mut Duration,
+    ) -> Result<Option<Message>> {
         loop {
-            if let Some(at) = self.writer.close_sent_at() {
-                self.inbound.close_sent(at);
-            }
             if let Some(event) = self.inbound.poll()? {
                 return self.on_event(event).map(Some);
             }
-            if !self.fill(deadline)? {
+            if !self.fill(deadline, gap)? {
                 return Ok(None);
             }
         }
@@ -211,7 +228,7 @@ impl<S: Stream> WebSocket<S> {
                     // The server closes TCP first (RFC 6455 section 7.1.1);
                     // wait for it, within the close timeout.
                     let _ = self.stream.flush();
-                    discard(&mut self.stream, self.close_timeout, usize::MAX);
+                    discard(&mut self.stream, self.inbound.close_timeout(), usize::MAX);
                 }
                 self.finish(Ending {
                     by,
@@ -226,9 +243,14 @@ impl<S: Stream> WebSocket<S> {
     /// Blocks until more bytes arrive, sending keepalive Pings and enforcing
     /// the ping and close timeouts on the way. `Ok(false)`: the caller's
     /// deadline passed first.
-    fn fill(&mut self, deadline: Option<Option<Instant>>) -> Result<bool> {
+    fn fill(&mut self, deadline: Option<Option<Instant>>, gap: &mut Duration) -> Result<bool> {
         loop {
-            let mut wait = self.inbound.wait_for();
+            // Our Close may have gone out from another thread while this
+            // one was blocked: from then on the close deadline rules.
+            if let Some(at) = self.writer.close_sent_at() {
+                self.inbound.close_sent(at);
+            }
+            let mut wait = self.inbound.wait_for().map(|w| w.saturating_sub(*gap));
             if let Some(close_at) = self.inbound.close_deadline() {
                 // The clock is read only while closing, or for read_timeout.
                 let now = Instant::now();
@@ -264,11 +286,15 @@ impl<S: Stream> WebSocket<S> {
                 }
             };
             match result {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    *gap = Duration::from_secs(0);
+                    return Ok(true);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {
                     if let Some(waited) = wait {
-                        if let Some(Control::Ping) = self.inbound.on_silence(waited)? {
+                        let silence = waited.saturating_add(std::mem::take(gap));
+                        if let Some(Control::Ping) = self.inbound.on_silence(silence)? {
                             log::trace!("keepalive ping");
                             // A Sender closed meanwhile: the close deadline
                             // takes over.
@@ -303,7 +329,9 @@ impl<S: Stream> WebSocket<S> {
     }
 
     /// Sends a message: `&str` or `String` as text, `&[u8]`, `Vec<u8>` or a
-    /// byte array as binary, or any [`Message`]; nothing is copied. Sending
+    /// byte array as binary, or any [`Message`]. On a server nothing is
+    /// copied; a client masks a copy of the payload (RFC 6455 section 5.3).
+    /// Sending
     /// [`Message::Close`] starts the close handshake; the peer's reply
     /// arrives through [`read`](Self::read).
     ///
@@ -345,8 +373,9 @@ impl<S: Stream> WebSocket<S> {
     /// Closes the connection: sends Close with `code` and `reason` (at most
     /// 123 bytes), waits up to
     /// [`Config::close_timeout`](crate::Config::close_timeout) for the peer's
-    /// Close while discarding its data, then closes the transport. Calling
-    /// it again is a no-op.
+    /// Close while discarding its data, then closes the transport; a client
+    /// first waits up to the close timeout again for the server to close TCP
+    /// (RFC 6455 section 7.1.1). Calling it again is a no-op.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a reason over 123 bytes or a code that
@@ -495,7 +524,7 @@ impl<S: Stream> WebSocket<S> {
                 && self.stream.flush().is_ok()
                 && self.stream.shutdown(Shutdown::Write).is_ok()
             {
-                discard(&mut self.stream, self.close_timeout, usize::MAX);
+                discard(&mut self.stream, self.inbound.close_timeout(), usize::MAX);
             }
         } else {
             log::debug!("connection ended: {}", error);

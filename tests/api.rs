@@ -188,3 +188,66 @@ fn bad_arguments_are_invalid_input() {
     assert_eq!(support::recv(&rx), (true, true, true));
     assert_eq!(c.read_data().payload, b"after");
 }
+
+/// A Close sent from another thread while `read` is blocked starts the close
+/// deadline at the reader's next wake-up: the silent peer is dropped for not
+/// answering the Close, not kept until the ping timeout.
+#[test]
+fn a_close_from_another_thread_while_reading_starts_the_close_deadline() {
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_millis(200)))
+        .ping_timeout(Duration::from_secs(20))
+        .close_timeout(Duration::from_millis(200));
+    let (tx, rx) = support::report();
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
+    let server = TestServer::start(server, move |mut ws| {
+        let sender = ws.sender().unwrap();
+        let closer = std::thread::spawn(move || {
+            // Let the read below block first.
+            std::thread::sleep(Duration::from_millis(100));
+            sender.close(CloseCode::NORMAL, "bye").unwrap();
+        });
+        let result = ws.read();
+        closer.join().unwrap();
+        tx.send(format!("{:?}", result));
+    });
+    // A peer that reads but never answers.
+    let mut c = Client::open(server.addr);
+    assert_eq!(c.read_close().close_code(), Some(1000));
+    let result = support::recv(&rx);
+    assert!(result.contains("Timeout(Close)"), "{}", result);
+}
+
+/// Keepalive counts the time between `read_timeout` calls too: an
+/// application that polls briefly and works in between still pings a
+/// silent peer and drops it when the Pong never comes.
+#[test]
+fn keepalive_runs_between_read_timeout_calls() {
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_millis(200)))
+        .ping_timeout(Duration::from_millis(400));
+    let (tx, rx) = support::report();
+    let server = Server::bind("127.0.0.1:0", &config).unwrap();
+    let server = TestServer::start(server, move |mut ws| {
+        let start = std::time::Instant::now();
+        let result = loop {
+            match ws.read_timeout(Duration::from_millis(10)) {
+                Ok(None) => {}
+                other => break format!("{:?}", other.map(|_| ())),
+            }
+            // Counting only the 10 ms waits, the Ping would come after
+            // 1 s and the timeout after 3 s; counting the time between
+            // calls, after 0.2 s and 0.6 s.
+            if start.elapsed() > Duration::from_secs(2) {
+                break "still open".to_owned();
+            }
+            // The application's own work between polls.
+            std::thread::sleep(Duration::from_millis(40));
+        };
+        tx.send(result);
+    });
+    let mut c = Client::open(server.addr);
+    assert_eq!(c.read_frame().opcode, 9, "a keepalive Ping");
+    let result = support::recv(&rx);
+    assert!(result.contains("Timeout(Ping)"), "{}", result);
+}

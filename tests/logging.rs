@@ -91,3 +91,23 @@ fn protocol_errors_at_debug_and_frames_at_trace() {
     let bye = lines(Level::Info, &[&peer, "disconnected"]).remove(0);
     assert!(bye.contains("1002"), "{:?}", bye);
 }
+
+/// A query often carries a token: refusals log the path and `?…`, never
+/// the query itself.
+#[test]
+fn refusals_do_not_log_the_query() {
+    install();
+    let server = TestServer::echo(Config::default());
+    let request = support::upgrade_request("/publish?token=s3cr3t-token")
+        .replace("Host: localhost", "Host: rebinding.example");
+    let (_c, r) = Client::request(server.addr, &request);
+    assert_eq!(r.status, 421);
+    wait_until("the refusal is logged", || {
+        !lines(Level::Info, &["/publish?…", "421"]).is_empty()
+    });
+    let all = LINES.lock().unwrap();
+    assert!(
+        all.iter().all(|(_, line)| !line.contains("s3cr3t")),
+        "a token reached the log"
+    );
+}

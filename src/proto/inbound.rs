@@ -190,6 +190,9 @@ pub(crate) struct Inbound {
     frame: Option<InFrame>,
     /// Set when the shell was handed message space to read into.
     direct: bool,
+    /// Set by a keepalive tick, cleared by the next data frame: while only
+    /// control frames (our Ping's Pong) arrive, no read buffer is kept.
+    idle: bool,
     message: Assembly,
     /// A control frame's payload: at most 125 bytes (RFC 6455 section 5.5).
     control: heapless::Vec<u8, 125>,
@@ -212,6 +215,7 @@ impl Inbound {
             end: 0,
             frame: None,
             direct: false,
+            idle: false,
             message: Assembly::default(),
             control: heapless::Vec::new(),
             keepalive: if limits.ping_interval.is_some() {
@@ -227,6 +231,10 @@ impl Inbound {
 
     pub(crate) fn role(&self) -> Role {
         self.role
+    }
+
+    pub(crate) fn close_timeout(&self) -> Duration {
+        self.limits.close_timeout
     }
 
     #[cfg(test)]
@@ -256,6 +264,10 @@ impl Inbound {
                     self.direct = true;
                     return Some(self.message.space(want));
                 }
+            }
+            if self.idle && self.frame.is_none() {
+                // Idle, and what came was control frames: hold no buffer.
+                self.input = Vec::new();
             }
             if self.input.is_empty() {
                 return None;
@@ -306,6 +318,13 @@ impl Inbound {
         }
         self.heard();
         self.direct = false;
+        if self.idle && self.input.is_empty() {
+            // Most likely a Pong: keep exactly what came.
+            self.input = bytes.to_vec();
+            self.start = 0;
+            self.end = bytes.len();
+            return;
+        }
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -412,6 +431,7 @@ impl Inbound {
             _ => {}
         }
         if !header.opcode.is_control() {
+            self.idle = false;
             msg.fragments += 1;
             if msg.fragments > self.limits.max_fragments {
                 return Err(Error::TooManyFragments {
@@ -516,6 +536,7 @@ impl Inbound {
                     self.input = Vec::new();
                     self.start = 0;
                     self.end = 0;
+                    self.idle = true;
                 }
                 self.keepalive = Keepalive::AwaitingPong;
                 self.silence = Duration::from_secs(0);
@@ -739,13 +760,15 @@ mod tests {
         assert_eq!(m.on_silence(s(30)).unwrap(), Some(Control::Ping));
         assert!(m.input.is_empty());
         assert_eq!(m.wait_for(), Some(s(20)));
-        // The Pong resets it.
+        // The Pong resets it, and leaves no read buffer behind.
         m.feed(&frame(Role::Server, true, OpCode::Pong, b""));
         assert_eq!(
             events(&mut m),
             vec![Event::Message(Message::Pong(Vec::new()))]
         );
         assert_eq!(m.wait_for(), Some(s(30)));
+        assert!(m.buffer().is_none());
+        assert_eq!(m.input.capacity(), 0);
         // A Ping, then twenty seconds with nothing: the ping timeout.
         assert_eq!(m.on_silence(s(30)).unwrap(), Some(Control::Ping));
         assert_eq!(m.on_silence(s(19)).unwrap(), None);
