@@ -137,6 +137,8 @@ mod server;
 mod socket;
 mod stream;
 mod url;
+#[cfg(feature = "tls")]
+mod tls;
 mod websocket;
 mod writer;
 
@@ -155,4 +157,6 @@ pub use sender::Sender;
 pub use server::{Server, ServerHandle};
 pub use socket::Socket;
 pub use stream::Stream;
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsStream};
 pub use websocket::WebSocket;

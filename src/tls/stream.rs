@@ -1,0 +1,549 @@
+//! One TLS session over one `TcpStream`, read by one thread and written by
+//! many.
+//!
+//! A rustls session needs `&mut` for everything, so it sits behind a lock,
+//! and the socket is only ever touched outside that lock:
+//!
+//! - The reader reads ciphertext from `&TcpStream` into a buffer of its own
+//!   with no lock held, then takes the session lock only to feed those
+//!   bytes to the session and copy out plaintext.
+//! - A writer takes the write-order lock, encrypts a chunk under the
+//!   session lock into the write-order lock's buffer, lets the session go,
+//!   and writes the ciphertext to the socket. Records reach the socket in
+//!   the order they were sealed, and the reader is never blocked behind a
+//!   socket write. Writing to the socket under the session lock deadlocks
+//!   two such peers that both send more than the kernel buffers hold
+//!   (DESIGN.md, "TLS").
+//! - Lock order is always write order, then session. The reader never waits
+//!   for the write order: what a read makes rustls queue (an alert) is sent
+//!   at once if no writer is busy, else by that writer before it lets go.
+//! - A cut (`shutdown(Read | Both)`) goes straight to the TCP socket and
+//!   takes no lock, so it wakes a blocked reader and fails a blocked writer.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustls::Connection;
+
+use super::{tls_io_error, TlsConfig};
+use crate::error::{Error, HandshakeError, Result, Timeout};
+use crate::handshake::write_refusal;
+use crate::stream::Stream;
+
+/// The reader's ciphertext buffer: 4 KiB (rustls's own read size) while
+/// traffic is light, doubling while reads fill it, up to one full record
+/// and a half. Released entirely when a read times out with nothing
+/// pending (an idle connection's keepalive tick).
+const READ_MIN: usize = 4 * 1024;
+const READ_MAX: usize = 32 * 1024;
+
+/// Plaintext sealed per turn of the session lock: two full records. rustls
+/// refuses more than 64 KiB of unsent ciphertext, and a smaller turn lets
+/// the reader in between.
+const CHUNK: usize = 32 * 1024;
+
+/// A write buffer larger than this is given back after the write.
+const KEEP_OUT: usize = 4 * 1024;
+
+/// The answer to plain HTTP on a TLS port.
+const PLAINTEXT: HandshakeError =
+    HandshakeError::new(400, "this port speaks TLS: use https:// or wss://");
+
+/// A TLS session over a `TcpStream`: [`Stream`] with timeouts, sharing for
+/// [`Sender`](crate::Sender)s, and a cut that never waits.
+///
+/// Made by [`TlsStream::accept`] (server) or [`TlsStream::connect`]
+/// (client), which run the TLS handshake to completion under a deadline.
+/// [`Stream::shutdown`] with [`Shutdown::Write`] sends `close_notify`
+/// before half-closing TCP; `Read` and `Both` cut TCP at once.
+pub struct TlsStream {
+    tcp: TcpStream,
+    session: Mutex<Connection>,
+    /// Only the reading thread takes this: ciphertext read but not yet fed.
+    inbox: Mutex<Inbox>,
+    /// The write-order lock, holding the ciphertext of the write under way.
+    outbox: Mutex<Vec<u8>>,
+}
+
+/// Ciphertext read from the socket: `buf[start..end]` is not yet fed to the
+/// session (the session's plaintext buffer was full).
+#[derive(Default)]
+struct Inbox {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// How a feed ended.
+enum Fed {
+    /// Every byte went in.
+    All,
+    /// The session took no more for now (its plaintext buffer is full):
+    /// read plaintext, then feed again.
+    Full(io::Error),
+}
+
+impl TlsStream {
+    /// Runs the server side of the TLS handshake on `tcp`, within
+    /// `timeout` in all, however slowly the client trickles its hello.
+    ///
+    /// A client that speaks plain HTTP gets `400` with "this port speaks
+    /// TLS: use https:// or wss://" in plain text, then the connection is
+    /// closed.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] ([`Timeout::Handshake`]) at the deadline;
+    /// [`Error::Handshake`] (400) for plain HTTP; [`Error::Io`] with
+    /// rustls's reason (kind `InvalidData`) for a failed TLS handshake,
+    /// after the alert has been sent; [`Error::Config`] for a client
+    /// configuration.
+    pub fn accept(tcp: TcpStream, tls: &TlsConfig, timeout: Duration) -> Result<TlsStream> {
+        let session = tls.server_session()?;
+        TlsStream::handshake(tcp, session.into(), deadline(timeout))
+    }
+
+    /// Runs the client side of the TLS handshake on `tcp` to `host` (the
+    /// name sent in SNI and checked against the certificate; an IP address
+    /// is checked against the certificate's IP addresses), within
+    /// `timeout` in all.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] ([`Timeout::Handshake`]) at the deadline;
+    /// [`Error::Io`] with rustls's reason (kind `InvalidData`), such as a
+    /// certificate that does not verify; [`Error::Config`] for a server
+    /// configuration.
+    pub fn connect(
+        tcp: TcpStream,
+        tls: &TlsConfig,
+        host: &str,
+        timeout: Duration,
+    ) -> Result<TlsStream> {
+        let session = tls.client_session(host)?;
+        TlsStream::handshake(tcp, session.into(), deadline(timeout))
+    }
+
+    /// Drives the handshake on this thread alone, checking the deadline
+    /// before each read and write, and sends what the session queued after
+    /// it (a server's session tickets).
+    pub(crate) fn handshake(
+        mut tcp: TcpStream,
+        mut session: Connection,
+        deadline: Instant,
+    ) -> Result<TlsStream> {
+        let mut inbox = Inbox::default();
+        let mut first = true;
+        loop {
+            while session.wants_write() {
+                tcp.set_write_timeout(Some(left(deadline)?))?;
+                if let Err(e) = session.write_tls(&mut tcp) {
+                    return Err(Error::from_io(e, Timeout::Handshake));
+                }
+            }
+            if !session.is_handshaking() {
+                break;
+            }
+            tcp.set_read_timeout(Some(left(deadline)?))?;
+            let n = match tcp.read(inbox.space()) {
+                Ok(0) => return Err(Error::Disconnected),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::from_io(e, Timeout::Handshake)),
+            };
+            if first
+                && matches!(session, Connection::Server(_))
+                && looks_like_http(inbox.buf[inbox.end])
+            {
+                answer_plaintext(&mut tcp);
+                return Err(Error::Handshake(PLAINTEXT));
+            }
+            first = false;
+            inbox.end += n;
+            if let Err(e) = feed(&mut session, &mut inbox) {
+                // Send the alert rustls queued, best effort, within the deadline.
+                if let Ok(left) = left(deadline) {
+                    let _ = tcp.set_write_timeout(Some(left));
+                    while session.wants_write() && session.write_tls(&mut tcp).is_ok() {}
+                }
+                return Err(Error::Io(e));
+            }
+        }
+        inbox.settle();
+        Ok(TlsStream {
+            tcp,
+            session: Mutex::new(session),
+            inbox: Mutex::new(inbox),
+            outbox: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The TCP socket underneath, for its addresses.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// The ALPN protocol agreed, if any (`http/1.1` for a tinyws server).
+    pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.session().alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    fn session(&self) -> MutexGuard<'_, Connection> {
+        // Only rustls calls run under it, and they do not panic on any input.
+        self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn outbox(&self) -> MutexGuard<'_, Vec<u8>> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends what the session has queued, under the write order and outside
+    /// the session lock.
+    fn send_queued(&self, out: &mut Vec<u8>) -> io::Result<()> {
+        loop {
+            {
+                let mut session = self.session();
+                if !session.wants_write() {
+                    return Ok(());
+                }
+                drain(&mut session, out);
+            }
+            let result = (&self.tcp).write_all(out);
+            out.clear();
+            result?;
+        }
+    }
+
+    /// A read queued output (an alert): send it now unless a writer holds
+    /// the write order, in which case that writer sends it before it lets go.
+    fn flush_after_read(&self) {
+        if let Ok(mut out) = self.outbox.try_lock() {
+            if let Err(e) = self.send_queued(&mut out) {
+                log::debug!("tls: could not send what a read queued: {}", e);
+            }
+        }
+    }
+
+    /// Seals `bufs` and writes them, a chunk at a time.
+    fn write_all_shared(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
+            return Ok(0);
+        }
+        let mut out = self.outbox();
+        let mut done = 0;
+        let result = loop {
+            if done == total {
+                // Whatever a read queued while we held the order.
+                break self.send_queued(&mut out);
+            }
+            let chunk = window(bufs, done, CHUNK);
+            let sealed = {
+                let mut session = self.session();
+                let sealed = session.writer().write_vectored(&chunk);
+                drain(&mut session, &mut out);
+                sealed
+            };
+            let n = match sealed {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            let written = (&self.tcp).write_all(&out);
+            out.clear();
+            if let Err(e) = written {
+                break Err(e);
+            }
+            done += n;
+        };
+        if out.capacity() > KEEP_OUT {
+            *out = Vec::new();
+        }
+        result.map(|()| total)
+    }
+
+    /// Sends `close_notify`, then half-closes TCP.
+    fn close_notify(&self) -> io::Result<()> {
+        let mut out = self.outbox();
+        self.session().send_close_notify();
+        let sent = self.send_queued(&mut out);
+        drop(out);
+        sent?;
+        self.tcp.shutdown(Shutdown::Write)
+    }
+
+    /// Asks the peer to update its keys and updates ours (TLS 1.3
+    /// KeyUpdate), sent at once.
+    #[cfg(test)]
+    pub(crate) fn refresh_traffic_keys(&self) -> io::Result<()> {
+        let mut out = self.outbox();
+        self.session()
+            .refresh_traffic_keys()
+            .map_err(tls_io_error)?;
+        self.send_queued(&mut out)
+    }
+
+    /// Reads plaintext: from what the session holds, else from the socket.
+    fn read_plain(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let (fed, read, queued) = {
+                let mut session = self.session();
+                let fed = feed(&mut session, &mut inbox);
+                let read = session.reader().read(buf);
+                (fed, read, session.wants_write())
+            };
+            if queued {
+                self.flush_after_read();
+            }
+            let full = match fed {
+                Ok(Fed::All) => None,
+                Ok(Fed::Full(e)) => Some(e),
+                Err(e) => return Err(e),
+            };
+            match read {
+                // Ok(0): the peer's close_notify.
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(e) = full {
+                // The session took nothing and gave nothing: not a state a
+                // correct session reaches, so do not spin on it.
+                return Err(e);
+            }
+            // No plaintext yet (a record cut short, or one carrying only a
+            // key update or a session ticket): read more, with no lock but
+            // the reader's own.
+            inbox.settle();
+            let n = match (&self.tcp).read(inbox.space()) {
+                Ok(n) => n,
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut
+                    {
+                        inbox.release_if_empty();
+                    }
+                    return Err(e);
+                }
+            };
+            if n == 0 {
+                // TCP end of stream: the session then answers Ok(0) after a
+                // close_notify, or UnexpectedEof without one.
+                let _ = self.session().read_tls(&mut io::empty());
+            }
+            inbox.grow_if_filled(n);
+            inbox.end += n;
+        }
+    }
+}
+
+/// Feeds the pending ciphertext to the session until it has taken all of
+/// it or will take no more for now. A TLS error queues an alert and fails.
+fn feed(session: &mut Connection, inbox: &mut Inbox) -> io::Result<Fed> {
+    while inbox.start < inbox.end {
+        let mut pending = &inbox.buf[inbox.start..inbox.end];
+        match session.read_tls(&mut pending) {
+            // After a close_notify the session reads nothing more.
+            Ok(0) => {
+                inbox.start = inbox.end;
+                break;
+            }
+            Ok(n) => inbox.start += n,
+            Err(e) => return Ok(Fed::Full(e)),
+        }
+        session.process_new_packets().map_err(tls_io_error)?;
+    }
+    Ok(Fed::All)
+}
+
+/// Moves everything the session has sealed into `out`.
+fn drain(session: &mut Connection, out: &mut Vec<u8>) {
+    while session.wants_write() {
+        // Writing into a Vec cannot fail.
+        if session.write_tls(out).is_err() {
+            break;
+        }
+    }
+}
+
+/// Up to `max` bytes of `bufs`, starting `skip` bytes in.
+fn window<'a>(bufs: &'a [IoSlice<'a>], mut skip: usize, max: usize) -> Vec<IoSlice<'a>> {
+    let mut left = max;
+    let mut out = Vec::with_capacity(bufs.len());
+    for buf in bufs {
+        let buf: &'a [u8] = buf;
+        if skip >= buf.len() {
+            skip -= buf.len();
+            continue;
+        }
+        let part = &buf[skip..];
+        skip = 0;
+        let part = &part[..part.len().min(left)];
+        left -= part.len();
+        out.push(IoSlice::new(part));
+        if left == 0 {
+            break;
+        }
+    }
+    out
+}
+
+impl Inbox {
+    /// Free room to read into, allocating or compacting as needed.
+    fn space(&mut self) -> &mut [u8] {
+        if self.buf.is_empty() {
+            self.buf = vec![0; READ_MIN];
+        }
+        if self.end == self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Forgets consumed bytes, and shrinks a grown buffer that is empty.
+    fn settle(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > READ_MIN {
+                self.buf = vec![0; READ_MIN];
+            }
+        }
+    }
+
+    /// A read that filled every free byte suggests more is queued: take
+    /// more per read next time.
+    fn grow_if_filled(&mut self, n: usize) {
+        if n > 0 && self.end + n == self.buf.len() && self.buf.len() < READ_MAX {
+            let len = (self.buf.len() * 2).min(READ_MAX);
+            self.buf.resize(len, 0);
+        }
+    }
+
+    fn release_if_empty(&mut self) {
+        if self.start == self.end {
+            *self = Inbox::default();
+        }
+    }
+}
+
+fn deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or(now)
+}
+
+/// What is left until `deadline`, or the handshake timeout.
+fn left(deadline: Instant) -> Result<Duration> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(left) if left > Duration::from_millis(0) => Ok(left),
+        _ => Err(Error::Timeout(Timeout::Handshake)),
+    }
+}
+
+/// A TLS connection opens with a handshake record (0x16); an HTTP request
+/// opens with a method name in capitals.
+fn looks_like_http(first: u8) -> bool {
+    first.is_ascii_uppercase()
+}
+
+/// Tells a plain-HTTP client, in plain text, to use TLS.
+fn answer_plaintext(tcp: &mut TcpStream) {
+    let mut out = Vec::with_capacity(200);
+    write_refusal(&mut out, &PLAINTEXT);
+    if tcp.write_all(&out).is_ok() {
+        crate::stream::linger(tcp);
+    }
+}
+
+/// A fatal `internal_error` alert in a plaintext record: what a client
+/// over the connection cap gets on a TLS port instead of an HTTP 503,
+/// which would be garbage to it. Its TLS library reports "alert internal
+/// error" rather than a bare reset.
+// Used by the accept loop once `Server` listens with TLS (the `Socket` core).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const REFUSAL_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50];
+
+/// Refuses a connection on a TLS port from the accept loop, without ever
+/// blocking it: reads what has arrived (so closing does not reset the
+/// connection before the client reads the alert), sends
+/// [`REFUSAL_ALERT`] on the non-blocking socket, and half-closes.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn refuse(mut tcp: TcpStream) {
+    let _ = tcp.set_nonblocking(true);
+    let mut sink = [0u8; 1024];
+    for _ in 0..8 {
+        match tcp.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let _ = tcp.write_all(&REFUSAL_ALERT);
+    let _ = tcp.shutdown(Shutdown::Write);
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_plain(buf)
+    }
+}
+
+impl Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all_shared(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_all_shared(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Every write is on the socket before it returns.
+        Ok(())
+    }
+}
+
+impl Stream for TlsStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp
+            .set_read_timeout(timeout.map(|t| t.max(Duration::from_millis(1))))
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp
+            .set_write_timeout(timeout.map(|t| t.max(Duration::from_millis(1))))
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match how {
+            Shutdown::Write => self.close_notify(),
+            // The cut: TCP only, no lock, so it never waits for a writer.
+            _ => self.tcp.shutdown(how),
+        }
+    }
+
+    fn read_shared(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_plain(buf)
+    }
+
+    fn write_shared(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_all_shared(bufs)
+    }
+
+    fn share(this: &Arc<Self>) -> Option<Arc<dyn Stream + Send + Sync>> {
+        Some(Arc::clone(this) as Arc<dyn Stream + Send + Sync>)
+    }
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("local", &self.tcp.local_addr().ok())
+            .field("peer", &self.tcp.peer_addr().ok())
+            .finish()
+    }
+}
