@@ -485,3 +485,32 @@ fn a_client_configuration_cannot_accept_and_a_server_one_cannot_connect() {
     ));
     assert!(client_tls().reload().is_err());
 }
+
+#[test]
+fn the_system_roots_do_not_trust_a_private_ca_and_skipping_verification_trusts_anything() {
+    let tls = TlsConfig::server(cert("a.pem"), cert("a.key")).unwrap();
+    let (addr, server) = serve(tls, 2, |stream| stream.is_ok());
+    // The system's roots, where the machine has them: our test CA is not
+    // among them.
+    match TlsConfig::client() {
+        Ok(system) => {
+            let tcp = TcpStream::connect(addr).unwrap();
+            let err = TlsStream::connect(tcp, &system, "localhost", TIMEOUT).unwrap_err();
+            assert!(format!("{:?}", err).contains("UnknownIssuer"), "{:?}", err);
+        }
+        Err(e) => {
+            assert!(
+                format!("{:?}", e).contains("no system trust roots"),
+                "{:?}",
+                e
+            );
+            // Nothing to connect with: let the server's accept end.
+            drop(TcpStream::connect(addr).unwrap());
+        }
+    }
+    // No verification: the wrong name and an unknown issuer both pass.
+    let tcp = TcpStream::connect(addr).unwrap();
+    let insecure = TlsConfig::client_insecure_skip_verify();
+    TlsStream::connect(tcp, &insecure, "example.com", TIMEOUT).unwrap();
+    assert_eq!(server.join().unwrap(), vec![false, true]);
+}
