@@ -100,8 +100,9 @@ impl TlsStream {
     /// after the alert has been sent; [`Error::Config`] for a client
     /// configuration.
     pub fn accept(tcp: TcpStream, tls: &TlsConfig, timeout: Duration) -> Result<TlsStream> {
-        let session = tls.server_session()?;
-        TlsStream::handshake(tcp, session.into(), deadline(timeout))
+        let stream = TlsStream::new(tcp, tls.server_session()?.into());
+        stream.handshake(deadline(timeout))?;
+        Ok(stream)
     }
 
     /// Runs the client side of the TLS handshake on `tcp` to `host` (the
@@ -120,62 +121,90 @@ impl TlsStream {
         host: &str,
         timeout: Duration,
     ) -> Result<TlsStream> {
-        let session = tls.client_session(host)?;
-        TlsStream::handshake(tcp, session.into(), deadline(timeout))
+        let stream = TlsStream::new(tcp, tls.client_session(host)?.into());
+        stream.handshake(deadline(timeout))?;
+        Ok(stream)
     }
 
-    /// Drives the handshake on this thread alone, checking the deadline
-    /// before each read and write, and sends what the session queued after
-    /// it (a server's session tickets).
-    pub(crate) fn handshake(
-        mut tcp: TcpStream,
-        mut session: Connection,
-        deadline: Instant,
-    ) -> Result<TlsStream> {
-        let mut inbox = Inbox::default();
+    /// A session over `tcp` whose handshake has not run yet: it can be
+    /// shared (and so cut by a server shutting down) before
+    /// [`handshake`](Self::handshake).
+    pub(crate) fn new(tcp: TcpStream, session: Connection) -> TlsStream {
+        TlsStream {
+            tcp,
+            session: Mutex::new(session),
+            inbox: Mutex::new(Inbox::default()),
+            outbox: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Drives the handshake to completion, checking `deadline` before each
+    /// read and write, and sends what the session queued after it (a
+    /// server's session tickets). Runs before any other thread writes.
+    pub(crate) fn handshake(&self, deadline: Instant) -> Result<()> {
+        let server = matches!(*self.session(), Connection::Server(_));
+        let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = self.outbox();
         let mut first = true;
         loop {
-            while session.wants_write() {
-                tcp.set_write_timeout(Some(left(deadline)?))?;
-                if let Err(e) = session.write_tls(&mut tcp) {
-                    return Err(Error::from_io(e, Timeout::Handshake));
-                }
+            self.tcp.set_write_timeout(Some(left(deadline)?))?;
+            if let Err(e) = self.send_queued(&mut out) {
+                return Err(Error::from_io(e, Timeout::Handshake));
             }
-            if !session.is_handshaking() {
+            if !self.session().is_handshaking() {
                 break;
             }
-            tcp.set_read_timeout(Some(left(deadline)?))?;
-            let n = match tcp.read(inbox.space()) {
+            self.tcp.set_read_timeout(Some(left(deadline)?))?;
+            let n = match (&self.tcp).read(inbox.space()) {
                 Ok(0) => return Err(Error::Disconnected),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::from_io(e, Timeout::Handshake)),
             };
-            if first
-                && matches!(session, Connection::Server(_))
-                && looks_like_http(inbox.buf[inbox.end])
-            {
-                answer_plaintext(&mut tcp);
+            if first && server && looks_like_http(inbox.buf[inbox.end]) {
+                self.answer_plaintext();
                 return Err(Error::Handshake(PLAINTEXT));
             }
             first = false;
             inbox.end += n;
-            if let Err(e) = feed(&mut session, &mut inbox) {
-                // Send the alert rustls queued, best effort, within the deadline.
+            let fed = feed(&mut self.session(), &mut inbox);
+            if let Err(e) = fed {
+                // Send the alert rustls queued, best effort, within the
+                // deadline.
                 if let Ok(left) = left(deadline) {
-                    let _ = tcp.set_write_timeout(Some(left));
-                    while session.wants_write() && session.write_tls(&mut tcp).is_ok() {}
+                    let _ = self.tcp.set_write_timeout(Some(left));
+                    let _ = self.send_queued(&mut out);
                 }
                 return Err(Error::Io(e));
             }
         }
         inbox.settle();
-        Ok(TlsStream {
-            tcp,
-            session: Mutex::new(session),
-            inbox: Mutex::new(inbox),
-            outbox: Mutex::new(Vec::new()),
-        })
+        Ok(())
+    }
+
+    /// Tells a plain-HTTP client, in plain text, to use TLS; then reads
+    /// what it still sends for up to a second (64 KiB at most), so that
+    /// closing does not reset the connection before it reads the answer.
+    fn answer_plaintext(&self) {
+        let mut answer = Vec::with_capacity(200);
+        write_refusal(&mut answer, &PLAINTEXT);
+        let tcp = &self.tcp;
+        if (&*tcp).write_all(&answer).is_err() || tcp.shutdown(Shutdown::Write).is_err() {
+            return;
+        }
+        let until = deadline(Duration::from_secs(1));
+        let mut sink = [0u8; 1024];
+        let mut discarded = 0;
+        while discarded < 64 * 1024 {
+            match left(until) {
+                Ok(left) if tcp.set_read_timeout(Some(left)).is_ok() => {}
+                _ => return,
+            }
+            match (&*tcp).read(&mut sink) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => discarded += n,
+            }
+        }
     }
 
     /// The TCP socket underneath, for its addresses.
@@ -449,15 +478,6 @@ fn left(deadline: Instant) -> Result<Duration> {
 /// opens with a method name in capitals.
 fn looks_like_http(first: u8) -> bool {
     first.is_ascii_uppercase()
-}
-
-/// Tells a plain-HTTP client, in plain text, to use TLS.
-fn answer_plaintext(tcp: &mut TcpStream) {
-    let mut out = Vec::with_capacity(200);
-    write_refusal(&mut out, &PLAINTEXT);
-    if tcp.write_all(&out).is_ok() {
-        crate::stream::linger(tcp);
-    }
 }
 
 /// A fatal `internal_error` alert in a plaintext record: what a client
