@@ -57,7 +57,10 @@ const PLAINTEXT: HandshakeError =
 /// Made by [`TlsStream::accept`] (server) or [`TlsStream::connect`]
 /// (client), which run the TLS handshake to completion under a deadline.
 /// [`Stream::shutdown`] with [`Shutdown::Write`] sends `close_notify`
-/// before half-closing TCP; `Read` and `Both` cut TCP at once.
+/// before half-closing TCP. `Both`, the cut, never waits: it shuts TCP's
+/// read side (waking a blocked reader), sends `close_notify` only if no
+/// other thread is inside the session or a write at that instant, and
+/// shuts TCP down.
 pub struct TlsStream {
     tcp: TcpStream,
     session: Mutex<Connection>,
@@ -301,6 +304,31 @@ impl TlsStream {
         self.tcp.shutdown(Shutdown::Write)
     }
 
+    /// The cut's courtesy: a `close_notify` if both locks are free this
+    /// instant, written without blocking (it is 24 bytes, which any send
+    /// buffer but a full one takes). Never waits: a writer blocked on a
+    /// peer that does not read, or the reader inside rustls, means no
+    /// `close_notify`, and the cut goes ahead.
+    fn try_close_notify(&self) {
+        let mut out = match self.outbox.try_lock() {
+            Ok(out) => out,
+            Err(_) => return,
+        };
+        match self.session.try_lock() {
+            Ok(mut session) => {
+                session.send_close_notify();
+                drain(&mut session, &mut out);
+            }
+            Err(_) => return,
+        }
+        // Reads already see end of stream, and the socket is about to be
+        // shut down for writing too: nothing needs it blocking after this.
+        if self.tcp.set_nonblocking(true).is_ok() {
+            let _ = (&self.tcp).write(&out);
+        }
+        out.clear();
+    }
+
     /// Asks the peer to update its keys and updates ours (TLS 1.3
     /// KeyUpdate), sent at once.
     #[cfg(test)]
@@ -541,8 +569,14 @@ impl Stream for TlsStream {
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match how {
             Shutdown::Write => self.close_notify(),
-            // The cut: TCP only, no lock, so it never waits for a writer.
-            _ => self.tcp.shutdown(how),
+            Shutdown::Both => {
+                // Readers wake with end of stream first, never with the
+                // "would block" of the non-blocking write below.
+                self.tcp.shutdown(Shutdown::Read)?;
+                self.try_close_notify();
+                self.tcp.shutdown(how)
+            }
+            Shutdown::Read => self.tcp.shutdown(how),
         }
     }
 
