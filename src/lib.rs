@@ -139,6 +139,10 @@ mod stream;
 mod url;
 #[cfg(feature = "tls")]
 mod tls;
+// The same `TlsConfig`, whose constructors say how to get TLS.
+#[cfg(not(feature = "tls"))]
+#[path = "tls/off.rs"]
+mod tls;
 mod websocket;
 mod writer;
 
@@ -157,6 +161,7 @@ pub use sender::Sender;
 pub use server::{Server, ServerHandle};
 pub use socket::Socket;
 pub use stream::Stream;
+pub use tls::TlsConfig;
 #[cfg(feature = "tls")]
-pub use tls::{TlsConfig, TlsStream};
+pub use tls::TlsStream;
 pub use websocket::WebSocket;

@@ -510,7 +510,7 @@ fn the_system_roots_do_not_trust_a_private_ca_and_skipping_verification_trusts_a
     }
     // No verification: the wrong name and an unknown issuer both pass.
     let tcp = TcpStream::connect(addr).unwrap();
-    let insecure = TlsConfig::client_insecure_skip_verify();
+    let insecure = TlsConfig::client_insecure_skip_verify().unwrap();
     TlsStream::connect(tcp, &insecure, "example.com", TIMEOUT).unwrap();
     assert_eq!(server.join().unwrap(), vec![false, true]);
 }

@@ -205,7 +205,11 @@ impl TlsConfig {
     /// any certificate for any name is accepted, so anyone on the path can
     /// read and change the traffic. For tests only. It is logged as a
     /// warning when made and on every connection that uses it.
-    pub fn client_insecure_skip_verify() -> TlsConfig {
+    ///
+    /// # Errors
+    /// None with the `tls` feature; the `Result` is there because a build
+    /// without it fails here, as every constructor does.
+    pub fn client_insecure_skip_verify() -> Result<TlsConfig> {
         log::warn!(
             "tls: certificate verification is OFF for this client: for tests only, \
              anyone on the path can read and change the traffic"
@@ -214,11 +218,11 @@ impl TlsConfig {
         let verifier = Arc::new(NoVerification(Arc::clone(&provider)));
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
+            .map_err(tls_error)?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
-        TlsConfig::client_from(config, true)
+        Ok(TlsConfig::client_from(config, true))
     }
 
     fn client_from(mut config: rustls::ClientConfig, insecure: bool) -> TlsConfig {
