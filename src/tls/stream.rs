@@ -32,10 +32,9 @@ use crate::error::{Error, HandshakeError, Result, Timeout};
 use crate::handshake::write_refusal;
 use crate::stream::Stream;
 
-/// The reader's ciphertext buffer: 4 KiB (rustls's own read size) while
-/// traffic is light, doubling while reads fill it, up to one full record
-/// and a half. Released entirely when a read times out with nothing
-/// pending (an idle connection's keepalive tick).
+/// The reader's ciphertext buffer: 4 KiB on the stack (rustls's own read
+/// size) while traffic is light; on the heap, doubling while reads fill
+/// it, up to two full records, while it is not.
 const READ_MIN: usize = 4 * 1024;
 const READ_MAX: usize = 32 * 1024;
 
@@ -71,12 +70,15 @@ pub struct TlsStream {
 }
 
 /// Ciphertext read from the socket: `buf[start..end]` is not yet fed to the
-/// session (the session's plaintext buffer was full).
+/// session (the session's plaintext buffer was full). An empty `buf` means
+/// reads go to the stack.
 #[derive(Default)]
 struct Inbox {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The last heap read came up short: traffic is light again.
+    light: bool,
 }
 
 /// How a feed ended.
@@ -181,7 +183,7 @@ impl TlsStream {
                 return Err(Error::Io(e));
             }
         }
-        inbox.settle();
+        inbox.release_if_empty();
         Ok(())
     }
 
@@ -341,18 +343,35 @@ impl TlsStream {
     }
 
     /// Reads plaintext: from what the session holds, else from the socket.
+    ///
+    /// While traffic is light, ciphertext is read into a buffer on the
+    /// stack and fed straight to the session, so an idle connection holds
+    /// no read buffer of its own (the TLS handshake went deeper into this
+    /// thread's stack, so those pages are resident anyway). Only bytes the
+    /// session cannot take yet are kept on the heap. A read that fills the
+    /// stack buffer switches to a heap buffer that grows while reads fill
+    /// it, and is given back once a read comes up short and all is fed.
     fn read_plain(&self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
         let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stack = [0u8; READ_MIN];
+        let mut fresh_len = 0;
         loop {
+            let mut fresh = &stack[..fresh_len];
             let (fed, read, queued) = {
                 let mut session = self.session();
-                let fed = feed(&mut session, &mut inbox);
+                let fed = match feed(&mut session, &mut inbox) {
+                    Ok(Fed::All) => feed_slice(&mut session, &mut fresh),
+                    other => other,
+                };
                 let read = session.reader().read(buf);
                 (fed, read, session.wants_write())
             };
+            // What the session could not take yet waits on the heap.
+            inbox.keep(fresh);
+            fresh_len = 0;
             if queued {
                 self.flush_after_read();
             }
@@ -376,11 +395,15 @@ impl TlsStream {
             // key update or a session ticket): read more, with no lock but
             // the reader's own.
             inbox.settle();
-            let n = match (&self.tcp).read(inbox.space()) {
+            let heap = !inbox.buf.is_empty();
+            let target = if heap { inbox.space() } else { &mut stack[..] };
+            let room = target.len();
+            let n = match (&self.tcp).read(target) {
                 Ok(n) => n,
                 Err(e) => {
                     if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut
                     {
+                        // An idle tick: give the heap buffer back.
                         inbox.release_if_empty();
                     }
                     return Err(e);
@@ -391,8 +414,16 @@ impl TlsStream {
                 // close_notify, or UnexpectedEof without one.
                 let _ = self.session().read_tls(&mut io::empty());
             }
-            inbox.grow_if_filled(n);
-            inbox.end += n;
+            if heap {
+                inbox.end += n;
+                inbox.adapt(n, room);
+            } else {
+                fresh_len = n;
+                if n == room {
+                    // Busy: read into a larger heap buffer from now on.
+                    inbox.buf = vec![0; 2 * READ_MIN];
+                }
+            }
         }
     }
 }
@@ -400,15 +431,22 @@ impl TlsStream {
 /// Feeds the pending ciphertext to the session until it has taken all of
 /// it or will take no more for now. A TLS error queues an alert and fails.
 fn feed(session: &mut Connection, inbox: &mut Inbox) -> io::Result<Fed> {
-    while inbox.start < inbox.end {
-        let mut pending = &inbox.buf[inbox.start..inbox.end];
-        match session.read_tls(&mut pending) {
+    let mut pending = &inbox.buf[inbox.start..inbox.end];
+    let fed = feed_slice(session, &mut pending);
+    inbox.start = inbox.end - pending.len();
+    fed
+}
+
+/// [`feed`] from a slice, which is advanced past what the session took.
+fn feed_slice(session: &mut Connection, pending: &mut &[u8]) -> io::Result<Fed> {
+    while !pending.is_empty() {
+        match session.read_tls(pending) {
             // After a close_notify the session reads nothing more.
             Ok(0) => {
-                inbox.start = inbox.end;
+                *pending = &[];
                 break;
             }
-            Ok(n) => inbox.start += n,
+            Ok(_) => {}
             Err(e) => return Ok(Fed::Full(e)),
         }
         session.process_new_packets().map_err(tls_io_error)?;
@@ -462,24 +500,47 @@ impl Inbox {
         &mut self.buf[self.end..]
     }
 
-    /// Forgets consumed bytes, and shrinks a grown buffer that is empty.
+    /// Forgets consumed bytes, and gives the buffer back once all is fed
+    /// after a short read.
     fn settle(&mut self) {
         if self.start == self.end {
+            if self.light {
+                *self = Inbox::default();
+            }
             self.start = 0;
             self.end = 0;
-            if self.buf.len() > READ_MIN {
-                self.buf = vec![0; READ_MIN];
-            }
         }
     }
 
-    /// A read that filled every free byte suggests more is queued: take
-    /// more per read next time.
-    fn grow_if_filled(&mut self, n: usize) {
-        if n > 0 && self.end + n == self.buf.len() && self.buf.len() < READ_MAX {
+    /// Keeps bytes the session could not take yet, after any already kept.
+    fn keep(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.settle();
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let need = self.end + bytes.len();
+        if self.buf.len() < need {
+            self.buf.resize(need.max(READ_MIN), 0);
+        }
+        self.buf[self.end..need].copy_from_slice(bytes);
+        self.end = need;
+    }
+
+    /// After a heap read of `n` into `room` free bytes: a full read
+    /// suggests more is queued, so take more per read next time (up to
+    /// `READ_MAX`); a short one that left nothing pending means traffic is
+    /// light again, so give the buffer back and read into the stack.
+    fn adapt(&mut self, n: usize, room: usize) {
+        if n == room && self.buf.len() < READ_MAX {
             let len = (self.buf.len() * 2).min(READ_MAX);
             self.buf.resize(len, 0);
         }
+        self.light = n < room / 2;
     }
 
     fn release_if_empty(&mut self) {
