@@ -162,6 +162,4 @@ pub use server::{Server, ServerHandle};
 pub use socket::Socket;
 pub use stream::Stream;
 pub use tls::TlsConfig;
-#[cfg(feature = "tls")]
-pub use tls::TlsStream;
 pub use websocket::WebSocket;

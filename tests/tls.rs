@@ -1,6 +1,7 @@
-//! wss:// over real loopback sockets: echo with several sending threads
-//! while the peer sends, large messages both ways, the handshake deadline,
-//! plain HTTP on the TLS port, and certificate reload.
+//! wss:// over real loopback sockets: a TLS `Server` echoing with several
+//! Senders while the client sends, large messages both ways, shutdown and
+//! the connection cap over TLS, the handshake deadline, plain HTTP on the
+//! TLS port, and certificate reload.
 //!
 //! The TLS 1.3 key-update and two-lock tests live beside the stream
 //! (`src/tls/tests.rs`), where both sides can force key updates.
@@ -9,15 +10,17 @@
 
 mod support;
 
-use std::io::{IoSlice, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
-use support::{frame, init_log, upgrade_request, ACCEPT, TIMEOUT};
-use tinyws::{Config, Error, Message, Stream, Timeout, TlsConfig, TlsStream};
+use support::{init_log, recv, report, upgrade_request, TestServer, ACCEPT, TIMEOUT};
+use tinyws::{
+    CloseCode, Config, Error, Message, Role, Server, Socket, Stream, TlsConfig, WebSocket,
+};
 
 fn cert(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,106 +28,53 @@ fn cert(name: &str) -> PathBuf {
         .join(name)
 }
 
+fn server_tls() -> TlsConfig {
+    TlsConfig::server(cert("a.pem"), cert("a.key")).unwrap()
+}
+
 fn client_tls() -> TlsConfig {
     TlsConfig::client_with_ca(cert("ca.pem")).unwrap()
 }
 
-/// A TLS WebSocket server on its own thread: accepts `n` connections and
-/// runs `handler` on each, returning what it returned.
-fn serve<T, F>(tls: TlsConfig, n: usize, handler: F) -> (SocketAddr, JoinHandle<Vec<T>>)
+/// A TLS server with `config`, running `handler` on each connection.
+fn tls_server<F>(config: &Config, handler: F) -> TestServer
 where
-    T: Send + 'static,
-    F: Fn(tinyws::Result<TlsStream>) -> T + Send + 'static,
+    F: Fn(WebSocket) + Send + Sync + 'static,
 {
-    init_log();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let thread = thread::spawn(move || {
-        (0..n)
-            .map(|_| {
-                let (tcp, _) = listener.accept().unwrap();
-                handler(TlsStream::accept(tcp, &tls, TIMEOUT))
-            })
-            .collect()
-    });
-    (addr, thread)
+    let server = Server::bind("127.0.0.1:0", config)
+        .unwrap()
+        .tls(server_tls())
+        .unwrap();
+    TestServer::start(server, handler)
 }
 
-/// A raw wss client: upgrade by hand, then frames through the shared
-/// halves of a `TlsStream`, so a reader and writers run on threads of
-/// their own.
-struct Wss {
-    stream: Arc<TlsStream>,
-    buf: Vec<u8>,
+/// A TLS socket to `addr`, handshake done, with a read timeout.
+fn tls_socket(addr: SocketAddr) -> Socket {
+    let tcp = TcpStream::connect(addr).unwrap();
+    let socket = Socket::connect_tls(tcp, &client_tls(), "localhost", TIMEOUT).unwrap();
+    socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+    assert!(socket.is_tls());
+    socket
 }
 
-impl Wss {
-    fn connect(addr: SocketAddr) -> Wss {
-        let tcp = TcpStream::connect(addr).unwrap();
-        let stream = TlsStream::connect(tcp, &client_tls(), "localhost", TIMEOUT).unwrap();
-        Stream::set_read_timeout(&stream, Some(TIMEOUT)).unwrap();
-        Stream::set_write_timeout(&stream, Some(TIMEOUT)).unwrap();
-        let mut wss = Wss {
-            stream: Arc::new(stream),
-            buf: Vec::new(),
-        };
-        wss.send_raw(upgrade_request("/").as_bytes());
-        let end = loop {
-            if let Some(i) = wss.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            wss.more();
-        };
-        let head = String::from_utf8(wss.buf.drain(..end).collect()).unwrap();
-        assert!(head.starts_with("HTTP/1.1 101"), "{}", head);
-        assert!(head.contains(ACCEPT), "{}", head);
-        wss
+/// A wss client: the upgrade written by hand, then tinyws's own client end
+/// over the TLS socket, whose Sender writes while this thread reads.
+fn wss_client(addr: SocketAddr, config: &Config) -> WebSocket {
+    let mut socket = tls_socket(addr);
+    socket.write_all(upgrade_request("/").as_bytes()).unwrap();
+    // A byte at a time, so no frame that follows the head is read here.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(socket.read(&mut byte).unwrap(), 1, "closed in the head");
+        head.push(byte[0]);
     }
-
-    fn send_raw(&self, bytes: &[u8]) {
-        let n = self.stream.write_shared(&[IoSlice::new(bytes)]).unwrap();
-        assert_eq!(n, bytes.len());
-    }
-
-    fn more(&mut self) {
-        let mut piece = [0u8; 8192];
-        let n = self.stream.read_shared(&mut piece).unwrap();
-        assert!(n > 0, "end of stream");
-        self.buf.extend_from_slice(&piece[..n]);
-    }
-
-    fn need(&mut self, n: usize) {
-        while self.buf.len() < n {
-            self.more();
-        }
-    }
-
-    /// One unmasked server frame: (opcode, payload).
-    fn read_frame(&mut self) -> (u8, Vec<u8>) {
-        self.need(2);
-        let (len, at) = match self.buf[1] & 0x7F {
-            126 => {
-                self.need(4);
-                (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
-            }
-            127 => {
-                self.need(10);
-                let mut be = [0u8; 8];
-                be.copy_from_slice(&self.buf[2..10]);
-                (u64::from_be_bytes(be) as usize, 10)
-            }
-            n => (n as usize, 2),
-        };
-        self.need(at + len);
-        let opcode = self.buf[0] & 0x0F;
-        let payload = self.buf[at..at + len].to_vec();
-        self.buf.drain(..at + len);
-        (opcode, payload)
-    }
-
-    fn writer(&self) -> Arc<TlsStream> {
-        Arc::clone(&self.stream)
-    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{}", head);
+    assert!(head.contains(ACCEPT), "{}", head);
+    let ws = WebSocket::from_raw(socket, Role::Client, config).unwrap();
+    ws.get_ref().set_read_timeout(Some(TIMEOUT)).unwrap();
+    ws
 }
 
 fn numbered(thread: usize, i: usize) -> String {
@@ -135,55 +85,45 @@ fn numbered(thread: usize, i: usize) -> String {
 fn echo_over_tls_with_three_senders_while_the_client_sends() {
     const SENDERS: usize = 3;
     const EACH: usize = 300;
-    let tls = TlsConfig::server(cert("a.pem"), cert("a.key")).unwrap();
-    let (addr, server) = serve(tls, 1, |stream| {
-        let mut ws = tinyws::accept(stream.unwrap(), &Config::default()).unwrap();
+    let (reporter, echoed) = report::<usize>();
+    let server = tls_server(&Config::default(), move |mut ws| {
         let senders: Vec<_> = (0..SENDERS)
             .map(|t| {
                 let sender = ws.sender().unwrap();
                 thread::spawn(move || {
                     for i in 0..EACH {
-                        sender.send(numbered(t, i)).unwrap();
+                        sender.send(numbered(t, i).as_str()).unwrap();
                     }
                 })
             })
             .collect();
-        // Meanwhile the connection's own thread echoes what the client sends.
-        let mut echoed = 0;
-        loop {
-            match ws.read() {
-                Ok(Message::Close(_)) => break,
-                Ok(msg) if msg.is_data() => {
-                    ws.send(msg).unwrap();
-                    echoed += 1;
-                }
-                Ok(_) => {}
-                Err(e) => panic!("server read: {}", e),
+        // Meanwhile the connection's own thread echoes the client.
+        let mut count = 0;
+        while let Ok(msg) = ws.read() {
+            if msg.is_data() {
+                ws.send(&msg).unwrap();
+                count += 1;
             }
         }
         for s in senders {
             s.join().unwrap();
         }
-        echoed
+        reporter.send(count);
     });
-    let mut client = Wss::connect(addr);
-    let out = client.writer();
+    let mut client = wss_client(server.addr, &Config::default());
+    let sender = client.sender().unwrap();
     let sending = thread::spawn(move || {
         for i in 0..EACH {
-            let text = format!("client {}", i);
-            let bytes = frame(true, 1, text.as_bytes());
-            assert_eq!(
-                out.write_shared(&[IoSlice::new(&bytes)]).unwrap(),
-                bytes.len()
-            );
+            sender.send(format!("client {}", i).as_str()).unwrap();
         }
     });
     let mut next = [0usize; SENDERS];
     let mut echoes = 0;
     while echoes < EACH || next.iter().any(|&n| n < EACH) {
-        let (opcode, payload) = client.read_frame();
-        assert_eq!(opcode, 1);
-        let text = String::from_utf8(payload).unwrap();
+        let text = match client.read().unwrap() {
+            Message::Text(t) => t,
+            other => panic!("{:?}", other),
+        };
         if let Some(i) = text.strip_prefix("client ") {
             assert_eq!(i.parse::<usize>().unwrap(), echoes, "echoes in order");
             echoes += 1;
@@ -194,64 +134,112 @@ fn echo_over_tls_with_three_senders_while_the_client_sends() {
         }
     }
     sending.join().unwrap();
-    client.send_raw(&frame(true, 8, &1000u16.to_be_bytes()));
-    let (opcode, _) = client.read_frame();
-    assert_eq!(opcode, 8);
-    assert_eq!(server.join().unwrap(), vec![EACH]);
+    client.close(CloseCode::NORMAL, "").unwrap();
+    assert_eq!(recv(&echoed), EACH);
 }
 
 #[test]
 fn large_messages_both_ways_at_once() {
     const SIZE: usize = 3 << 20;
-    let body = |seed: u8| -> Vec<u8> {
+    fn body(seed: u8) -> Vec<u8> {
         (0..SIZE)
             .map(|i| (i as u8).wrapping_mul(seed).wrapping_add(i as u8 >> 3))
             .collect()
-    };
-    let tls = TlsConfig::server(cert("a.pem"), cert("a.key")).unwrap();
+    }
     let config = Config::default()
         .max_message_size(4 << 20)
         .max_frame_size(4 << 20);
-    let (addr, server) = serve(tls, 1, move |stream| {
-        let mut ws = tinyws::accept(stream.unwrap(), &config).unwrap();
+    let server = tls_server(&config, |mut ws| {
         let sender = ws.sender().unwrap();
         // The server sends its own 3 MiB while the client's 3 MiB arrives.
-        let pushing = thread::spawn(move || sender.send(Message::Binary(body(7))).unwrap());
+        let pushing = thread::spawn(move || sender.send(body(7)).unwrap());
         let got = match ws.read().unwrap() {
             Message::Binary(b) => b,
             other => panic!("{:?}", other),
         };
         pushing.join().unwrap();
         assert!(got == body(13), "the client's message arrived intact");
-        ws.send(Message::Binary(got)).unwrap();
-        ws.close(tinyws::CloseCode::NORMAL, "").unwrap();
+        ws.send(got).unwrap();
+        let _ = ws.read();
     });
-    let mut client = Wss::connect(addr);
-    let out = client.writer();
-    let sending = thread::spawn(move || {
-        let bytes = frame(true, 2, &body(13));
-        assert_eq!(
-            out.write_shared(&[IoSlice::new(&bytes)]).unwrap(),
-            bytes.len()
-        );
-    });
-    let (opcode, pushed) = client.read_frame();
-    assert_eq!(opcode, 2);
-    assert!(pushed == body(7), "the server's message arrived intact");
+    let mut client = wss_client(server.addr, &config);
+    let sender = client.sender().unwrap();
+    let sending = thread::spawn(move || sender.send(body(13)).unwrap());
+    let pushed = client.read().unwrap();
+    assert!(
+        pushed.as_bytes() == &body(7)[..],
+        "the server's message arrived intact"
+    );
     sending.join().unwrap();
-    let (opcode, echoed) = client.read_frame();
-    assert_eq!(opcode, 2);
-    assert!(echoed == body(13), "the echo arrived intact");
-    let (opcode, _) = client.read_frame();
-    assert_eq!(opcode, 8, "the server's close");
-    client.send_raw(&frame(true, 8, &1000u16.to_be_bytes()));
-    server.join().unwrap();
+    let echoed = client.read().unwrap();
+    assert!(
+        echoed.as_bytes() == &body(13)[..],
+        "the echo arrived intact"
+    );
+    client.close(CloseCode::NORMAL, "").unwrap();
+}
+
+#[test]
+fn shutdown_closes_tls_connections_with_1001() {
+    let server = tls_server(&Config::default(), support::echo_handler);
+    let mut client = wss_client(server.addr, &Config::default());
+    client.send("hello").unwrap();
+    assert_eq!(client.read().unwrap(), Message::Text("hello".into()));
+    let handle = server.handle.clone();
+    let stopping = thread::spawn(move || server.stop());
+    match client.read().unwrap() {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::GOING_AWAY),
+        other => panic!("{:?}", other),
+    }
+    stopping.join().unwrap().unwrap();
+    assert_eq!(handle.connections(), 0);
+}
+
+#[test]
+fn a_client_over_the_cap_gets_a_tls_alert() {
+    let config = Config::default().max_connections(1);
+    let server = tls_server(&config, support::echo_handler);
+    let mut first = wss_client(server.addr, &config);
+    first.send("in").unwrap();
+    assert_eq!(first.read().unwrap(), Message::Text("in".into()));
+    // The second gets a TLS alert, which its TLS library reports, and no
+    // plaintext 503.
+    let tcp = TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let err = Socket::connect_tls(tcp, &client_tls(), "localhost", TIMEOUT).unwrap_err();
+    assert!(format!("{:?}", err).contains("InternalError"), "{:?}", err);
+    first.close(CloseCode::NORMAL, "").unwrap();
+}
+
+/// A listener of your own: accepts `n` connections, runs the server side
+/// of TLS on each with `Socket::accept_tls`, and returns what `handler`
+/// made of each result.
+fn own_listener<T, F>(
+    tls: TlsConfig,
+    n: usize,
+    handler: F,
+) -> (SocketAddr, thread::JoinHandle<Vec<T>>)
+where
+    T: Send + 'static,
+    F: Fn(tinyws::Result<Socket>) -> T + Send + 'static,
+{
+    init_log();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = thread::spawn(move || {
+        (0..n)
+            .map(|_| {
+                let (tcp, _) = listener.accept().unwrap();
+                handler(Socket::accept_tls(tcp, &tls, TIMEOUT))
+            })
+            .collect()
+    });
+    (addr, thread)
 }
 
 #[test]
 fn a_client_trickling_its_hello_is_cut_at_the_deadline() {
-    init_log();
-    // The first bytes a real client would send.
+    // The first bytes a real client sends.
     let mut hello = Vec::new();
     {
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -267,51 +255,51 @@ fn a_client_trickling_its_hello_is_cut_at_the_deadline() {
         conn.write_tls(&mut hello).unwrap();
     }
     assert!(hello.len() > 100);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let tls = TlsConfig::server(cert("a.pem"), cert("a.key")).unwrap();
-    let server = thread::spawn(move || {
-        let (tcp, _) = listener.accept().unwrap();
-        TlsStream::accept(tcp, &tls, Duration::from_millis(300))
-    });
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
-    // One byte every 20 ms: each byte would reset a per-read timeout, but
-    // not the handshake's deadline. The whole hello would take seconds.
+    let config = Config::default().handshake_timeout(Duration::from_millis(300));
+    let server = tls_server(&config, support::echo_handler);
+    let mut tcp = TcpStream::connect(server.addr).unwrap();
+    // One byte every 20 ms, paced by a read that waits for the server to
+    // close: each byte would reset a per-read timeout, never the
+    // handshake's deadline. The whole hello would take seconds.
+    tcp.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
     let mut sent = 0;
-    for byte in &hello {
-        if server.is_finished() || tcp.write_all(&[*byte]).is_err() {
-            break;
+    let mut sink = [0u8; 64];
+    let closed = loop {
+        if sent == hello.len() {
+            break false;
+        }
+        if tcp.write_all(&hello[sent..sent + 1]).is_err() {
+            break true;
         }
         sent += 1;
-        thread::sleep(Duration::from_millis(20));
-    }
-    assert!(
-        sent < hello.len(),
-        "the server waited for the whole trickled hello"
-    );
-    match server.join().unwrap() {
-        Err(Error::Timeout(Timeout::Handshake)) => {}
-        other => panic!(
-            "expected the handshake deadline, got {:?}",
-            other.map(|_| ())
-        ),
-    }
-    // And the server has let go of the connection.
-    let mut rest = Vec::new();
-    let _ = tcp.read_to_end(&mut rest);
+        match tcp.read(&mut sink) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            // End of stream, a reset, or an alert: the server gave up.
+            _ => break true,
+        }
+    };
+    assert!(closed, "the server waited for the whole trickled hello");
+    assert!(sent < hello.len());
+    // And the server let go of the connection.
+    support::wait_until("the connection to end", || server.handle.connections() == 0);
 }
 
 #[test]
 fn plain_http_to_the_tls_port_gets_a_clear_400() {
-    let tls = TlsConfig::server(cert("a.pem"), cert("a.key")).unwrap();
-    let (addr, server) = serve(tls, 2, |stream| match stream {
+    let server = tls_server(&Config::default(), support::echo_handler);
+    let (own, own_thread) = own_listener(server_tls(), 1, |socket| match socket {
         Err(Error::Handshake(h)) => h.status(),
         other => panic!("{:?}", other.map(|_| ())),
     });
-    for request in [
-        "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_owned(),
-        upgrade_request("/"), // ws:// to a wss:// port
+    for (addr, request) in [
+        (
+            server.addr,
+            "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_owned(),
+        ),
+        (server.addr, upgrade_request("/")), // ws:// to a wss:// port
+        (own, upgrade_request("/")),
     ] {
         let mut tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -325,7 +313,7 @@ fn plain_http_to_the_tls_port_gets_a_clear_400() {
             answer
         );
     }
-    assert_eq!(server.join().unwrap(), vec![400, 400]);
+    assert_eq!(own_thread.join().unwrap(), vec![400]);
 }
 
 /// The leaf certificate a server presents, through a plain rustls client.
@@ -413,7 +401,13 @@ fn a_renewed_certificate_is_seen_by_the_next_connection_and_a_bad_one_is_not() {
 
     let tls = TlsConfig::server(live.join("fullchain.pem"), live.join("privkey.pem")).unwrap();
     let keep = tls.clone();
-    let (addr, server) = serve(tls, 5, |stream| stream.is_ok());
+    init_log();
+    let server = Server::bind("127.0.0.1:0", &Config::default())
+        .unwrap()
+        .tls(tls)
+        .unwrap();
+    let server = TestServer::start(server, support::echo_handler);
+    let addr = server.addr;
 
     assert!(presented(addr) == der("a.pem"), "the first certificate");
 
@@ -442,7 +436,6 @@ fn a_renewed_certificate_is_seen_by_the_next_connection_and_a_bad_one_is_not() {
     certbot_link(&live, "fullchain.pem", &archive.join("fullchain1.pem"));
     certbot_link(&live, "privkey.pem", &archive.join("privkey1.pem"));
     assert!(presented(addr) == der("a.pem"), "the fixed pair");
-    assert_eq!(server.join().unwrap(), vec![true; 5]);
 }
 
 #[test]
@@ -475,27 +468,27 @@ fn a_client_configuration_cannot_accept_and_a_server_one_cannot_connect() {
     let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let server_side = listener.accept().unwrap().0;
     assert!(matches!(
-        TlsStream::accept(server_side, &client_tls(), TIMEOUT),
+        Socket::accept_tls(server_side, &client_tls(), TIMEOUT),
         Err(Error::Config(_))
     ));
-    let tls = TlsConfig::server(cert("a.pem"), cert("a.key")).unwrap();
     assert!(matches!(
-        TlsStream::connect(tcp, &tls, "localhost", TIMEOUT),
+        Socket::connect_tls(tcp, &server_tls(), "localhost", TIMEOUT),
         Err(Error::Config(_))
     ));
     assert!(client_tls().reload().is_err());
+    let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
+    assert!(matches!(server.tls(client_tls()), Err(Error::Config(_))));
 }
 
 #[test]
 fn the_system_roots_do_not_trust_a_private_ca_and_skipping_verification_trusts_anything() {
-    let tls = TlsConfig::server(cert("a.pem"), cert("a.key")).unwrap();
-    let (addr, server) = serve(tls, 2, |stream| stream.is_ok());
+    let (addr, server) = own_listener(server_tls(), 2, |socket| socket.is_ok());
     // The system's roots, where the machine has them: our test CA is not
     // among them.
     match TlsConfig::client() {
         Ok(system) => {
             let tcp = TcpStream::connect(addr).unwrap();
-            let err = TlsStream::connect(tcp, &system, "localhost", TIMEOUT).unwrap_err();
+            let err = Socket::connect_tls(tcp, &system, "localhost", TIMEOUT).unwrap_err();
             assert!(format!("{:?}", err).contains("UnknownIssuer"), "{:?}", err);
         }
         Err(e) => {
@@ -511,6 +504,6 @@ fn the_system_roots_do_not_trust_a_private_ca_and_skipping_verification_trusts_a
     // No verification: the wrong name and an unknown issuer both pass.
     let tcp = TcpStream::connect(addr).unwrap();
     let insecure = TlsConfig::client_insecure_skip_verify().unwrap();
-    TlsStream::connect(tcp, &insecure, "example.com", TIMEOUT).unwrap();
+    Socket::connect_tls(tcp, &insecure, "example.com", TIMEOUT).unwrap();
     assert_eq!(server.join().unwrap(), vec![false, true]);
 }

@@ -3,9 +3,11 @@
 //! [`TlsConfig`] is tinyws's own description of one side of TLS: a server's
 //! certificate and key files (re-read when they change), or a client's
 //! trust roots. No rustls type appears in it, except through the two
-//! `unversioned_*` escape hatches. [`TlsStream`] is one TLS session over a
+//! `unversioned_*` escape hatches. `TlsStream` is one TLS session over a
 //! `TcpStream`, read by the connection's thread and written by any number
-//! of others (see `stream.rs` and DESIGN.md, "TLS").
+//! of others (see `stream.rs` and DESIGN.md, "TLS"); it reaches users only
+//! as a [`Socket`](crate::Socket). Without the feature, `off.rs` gives the
+//! same `TlsConfig` with constructors that say how to get TLS.
 //!
 //! Out of scope: client certificates, OCSP stapling, HTTP/2 (ALPN offers
 //! `http/1.1` only, since tinyws does not speak RFC 8441 WebSockets over
@@ -18,6 +20,7 @@ mod tests;
 
 use std::fmt;
 use std::io;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,11 +33,9 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use crate::error::{Error, Result};
 
 pub(crate) use certs::Certs;
-pub use stream::TlsStream;
-// The accept loop's answer at the connection cap, wired into `Server` with
-// the `Socket` core.
-#[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use stream::refuse;
+pub(crate) use stream::TlsStream;
+
+use crate::socket::Socket;
 
 /// The only application protocol a tinyws server offers in ALPN.
 const ALPN_HTTP11: &[u8] = b"http/1.1";
@@ -287,6 +288,25 @@ impl TlsConfig {
                 "only a server TlsConfig made from files can reload",
             )),
         }
+    }
+
+    /// A server-side TLS socket over `tcp`, its handshake not yet run.
+    pub(crate) fn server_socket(&self, tcp: TcpStream) -> Result<Socket> {
+        let session = self.server_session()?;
+        Ok(Socket::from(TlsStream::new(tcp, session.into())))
+    }
+
+    /// A client-side TLS socket over `tcp` to `host`, its handshake not
+    /// yet run.
+    pub(crate) fn client_socket(&self, tcp: TcpStream, host: &str) -> Result<Socket> {
+        let session = self.client_session(host)?;
+        Ok(Socket::from(TlsStream::new(tcp, session.into())))
+    }
+
+    /// Refuses a connection from the accept loop (over the cap, shutting
+    /// down) with a TLS alert, never plaintext; see `stream::refuse`.
+    pub(crate) fn refuse(&self, tcp: TcpStream) {
+        stream::refuse(tcp);
     }
 
     /// A new server session, with the certificate files checked first.

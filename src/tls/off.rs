@@ -3,9 +3,11 @@
 //! so code and tools written for wss:// build either way and say why at
 //! run time (as ureq's TLS provider choice does).
 
+use std::net::TcpStream;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::socket::Socket;
 
 const NO_TLS: &str =
     "this tinyws was built without TLS (wss://): build it with `--features tls` (Rust 1.71 or newer)";
@@ -15,8 +17,13 @@ const NO_TLS: &str =
 /// does there.
 #[derive(Clone, Debug)]
 pub struct TlsConfig {
-    _unconstructible: (),
+    never: Never,
 }
+
+/// No value exists, so no `TlsConfig` does in this build, and the crate's
+/// TLS paths type-check without a line of TLS code.
+#[derive(Clone, Copy, Debug)]
+enum Never {}
 
 impl TlsConfig {
     /// A server configuration from PEM files; needs the `tls` feature.
@@ -58,7 +65,7 @@ impl TlsConfig {
 
     /// Whether this is a server configuration (none exists in this build).
     pub fn is_server(&self) -> bool {
-        false
+        match self.never {}
     }
 
     /// Re-reads a server's certificate files; needs the `tls` feature.
@@ -66,7 +73,19 @@ impl TlsConfig {
     /// # Errors
     /// [`Error::Unsupported`] in this build.
     pub fn reload(&self) -> Result<()> {
-        Err(Error::Unsupported(NO_TLS))
+        match self.never {}
+    }
+
+    pub(crate) fn server_socket(&self, _: TcpStream) -> Result<Socket> {
+        match self.never {}
+    }
+
+    pub(crate) fn client_socket(&self, _: TcpStream, _: &str) -> Result<Socket> {
+        match self.never {}
+    }
+
+    pub(crate) fn refuse(&self, _: TcpStream) {
+        match self.never {}
     }
 }
 

@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use rustls::Connection;
 
-use super::{tls_io_error, TlsConfig};
+use super::tls_io_error;
 use crate::error::{Error, HandshakeError, Result, Timeout};
 use crate::handshake::write_refusal;
-use crate::stream::Stream;
+use crate::stream::{Sealed, Stream};
 
 /// The reader's ciphertext buffer: 4 KiB on the stack (rustls's own read
 /// size) while traffic is light; on the heap, doubling while reads fill
@@ -51,16 +51,15 @@ const PLAINTEXT: HandshakeError =
     HandshakeError::new(400, "this port speaks TLS: use https:// or wss://");
 
 /// A TLS session over a `TcpStream`: [`Stream`] with timeouts, sharing for
-/// [`Sender`](crate::Sender)s, and a cut that never waits.
+/// [`Sender`](crate::Sender)s, and a cut that never waits. Public only as
+/// a [`Socket`](crate::Socket).
 ///
-/// Made by [`TlsStream::accept`] (server) or [`TlsStream::connect`]
-/// (client), which run the TLS handshake to completion under a deadline.
 /// [`Stream::shutdown`] with [`Shutdown::Write`] sends `close_notify`
 /// before half-closing TCP. `Both`, the cut, never waits: it shuts TCP's
 /// read side (waking a blocked reader), sends `close_notify` only if no
 /// other thread is inside the session or a write at that instant, and
 /// shuts TCP down.
-pub struct TlsStream {
+pub(crate) struct TlsStream {
     tcp: TcpStream,
     session: Mutex<Connection>,
     /// Only the reading thread takes this: ciphertext read but not yet fed.
@@ -91,46 +90,6 @@ enum Fed {
 }
 
 impl TlsStream {
-    /// Runs the server side of the TLS handshake on `tcp`, within
-    /// `timeout` in all, however slowly the client trickles its hello.
-    ///
-    /// A client that speaks plain HTTP gets `400` with "this port speaks
-    /// TLS: use https:// or wss://" in plain text, then the connection is
-    /// closed.
-    ///
-    /// # Errors
-    /// [`Error::Timeout`] ([`Timeout::Handshake`]) at the deadline;
-    /// [`Error::Handshake`] (400) for plain HTTP; [`Error::Io`] with
-    /// rustls's reason (kind `InvalidData`) for a failed TLS handshake,
-    /// after the alert has been sent; [`Error::Config`] for a client
-    /// configuration.
-    pub fn accept(tcp: TcpStream, tls: &TlsConfig, timeout: Duration) -> Result<TlsStream> {
-        let stream = TlsStream::new(tcp, tls.server_session()?.into());
-        stream.handshake(deadline(timeout))?;
-        Ok(stream)
-    }
-
-    /// Runs the client side of the TLS handshake on `tcp` to `host` (the
-    /// name sent in SNI and checked against the certificate; an IP address
-    /// is checked against the certificate's IP addresses), within
-    /// `timeout` in all.
-    ///
-    /// # Errors
-    /// [`Error::Timeout`] ([`Timeout::Handshake`]) at the deadline;
-    /// [`Error::Io`] with rustls's reason (kind `InvalidData`), such as a
-    /// certificate that does not verify; [`Error::Config`] for a server
-    /// configuration.
-    pub fn connect(
-        tcp: TcpStream,
-        tls: &TlsConfig,
-        host: &str,
-        timeout: Duration,
-    ) -> Result<TlsStream> {
-        let stream = TlsStream::new(tcp, tls.client_session(host)?.into());
-        stream.handshake(deadline(timeout))?;
-        Ok(stream)
-    }
-
     /// A session over `tcp` whose handshake has not run yet: it can be
     /// shared (and so cut by a server shutting down) before
     /// [`handshake`](Self::handshake).
@@ -213,12 +172,13 @@ impl TlsStream {
     }
 
     /// The TCP socket underneath, for its addresses.
-    pub fn get_ref(&self) -> &TcpStream {
+    pub(crate) fn get_ref(&self) -> &TcpStream {
         &self.tcp
     }
 
     /// The ALPN protocol agreed, if any (`http/1.1` for a tinyws server).
-    pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
+    #[cfg(test)]
+    pub(crate) fn alpn_protocol(&self) -> Option<Vec<u8>> {
         self.session().alpn_protocol().map(<[u8]>::to_vec)
     }
 
@@ -573,15 +533,12 @@ fn looks_like_http(first: u8) -> bool {
 /// over the connection cap gets on a TLS port instead of an HTTP 503,
 /// which would be garbage to it. Its TLS library reports "alert internal
 /// error" rather than a bare reset.
-// Used by the accept loop once `Server` listens with TLS (the `Socket` core).
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const REFUSAL_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50];
 
 /// Refuses a connection on a TLS port from the accept loop, without ever
 /// blocking it: reads what has arrived (so closing does not reset the
 /// connection before the client reads the alert), sends
 /// [`REFUSAL_ALERT`] on the non-blocking socket, and half-closes.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn refuse(mut tcp: TcpStream) {
     let _ = tcp.set_nonblocking(true);
     let mut sink = [0u8; 1024];
@@ -641,15 +598,15 @@ impl Stream for TlsStream {
         }
     }
 
-    fn read_shared(&self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read_shared(&self, buf: &mut [u8], _: Sealed) -> io::Result<usize> {
         self.read_plain(buf)
     }
 
-    fn write_shared(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    fn write_shared(&self, bufs: &[IoSlice<'_>], _: Sealed) -> io::Result<usize> {
         self.write_all_shared(bufs)
     }
 
-    fn share(this: &Arc<Self>) -> Option<Arc<dyn Stream + Send + Sync>> {
+    fn share(this: &Arc<Self>, _: Sealed) -> Option<Arc<dyn Stream + Send + Sync>> {
         Some(Arc::clone(this) as Arc<dyn Stream + Send + Sync>)
     }
 }

@@ -5,11 +5,12 @@ use std::io::{self, IoSlice};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::stream::REFUSAL_ALERT;
 use super::{TlsConfig, TlsStream};
-use crate::stream::Stream;
+use crate::error::Result;
+use crate::stream::{Stream, SEALED};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -25,6 +26,24 @@ fn client_config() -> TlsConfig {
     TlsConfig::client_with_ca(cert("ca.pem")).unwrap()
 }
 
+fn deadline() -> Instant {
+    Instant::now() + TIMEOUT
+}
+
+/// The server side of a TLS handshake on `tcp`.
+fn accept(tcp: TcpStream, tls: &TlsConfig) -> Result<TlsStream> {
+    let stream = TlsStream::new(tcp, tls.server_session()?.into());
+    stream.handshake(deadline())?;
+    Ok(stream)
+}
+
+/// The client side of a TLS handshake on `tcp` to `host`.
+fn connect(tcp: TcpStream, tls: &TlsConfig, host: &str) -> Result<TlsStream> {
+    let stream = TlsStream::new(tcp, tls.client_session(host)?.into());
+    stream.handshake(deadline())?;
+    Ok(stream)
+}
+
 /// A connected pair of TLS streams over loopback, handshakes done.
 fn pair() -> (Arc<TlsStream>, Arc<TlsStream>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -32,10 +51,10 @@ fn pair() -> (Arc<TlsStream>, Arc<TlsStream>) {
     let tls = server_config();
     let server = thread::spawn(move || {
         let (tcp, _) = listener.accept().unwrap();
-        TlsStream::accept(tcp, &tls, TIMEOUT).unwrap()
+        accept(tcp, &tls).unwrap()
     });
     let tcp = TcpStream::connect(addr).unwrap();
-    let client = TlsStream::connect(tcp, &client_config(), "localhost", TIMEOUT).unwrap();
+    let client = connect(tcp, &client_config(), "localhost").unwrap();
     let server = server.join().unwrap();
     for s in [&server, &client] {
         Stream::set_read_timeout(s, Some(TIMEOUT)).unwrap();
@@ -76,7 +95,7 @@ fn writer(stream: Arc<TlsStream>, id: u8, count: u32, max: usize, key_every: u32
         head.push(id);
         head.extend_from_slice(&seq.to_be_bytes());
         let n = stream
-            .write_shared(&[IoSlice::new(&head), IoSlice::new(&body)])
+            .write_shared(&[IoSlice::new(&head), IoSlice::new(&body)], SEALED)
             .unwrap();
         assert_eq!(n, 9 + len);
         if key_every > 0 && seq % key_every == key_every - 1 {
@@ -93,7 +112,7 @@ fn reader(stream: Arc<TlsStream>, writers: u8, count: u32) -> u32 {
     let mut piece = vec![0u8; 7_001];
     let mut seen = 0;
     while seen < writers as u32 * count {
-        let n = stream.read_shared(&mut piece).unwrap();
+        let n = stream.read_shared(&mut piece, SEALED).unwrap();
         assert!(n > 0, "end of stream after {} messages", seen);
         pending.extend_from_slice(&piece[..n]);
         loop {
@@ -174,13 +193,13 @@ fn reads_of_one_byte_leave_the_rest_in_the_session() {
     let message: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
     let sent = message.clone();
     let w = thread::spawn(move || {
-        client.write_shared(&[IoSlice::new(&sent)]).unwrap();
+        client.write_shared(&[IoSlice::new(&sent)], SEALED).unwrap();
         client
     });
     let mut got = Vec::new();
     let mut one = [0u8; 1];
     while got.len() < message.len() {
-        let n = server.read_shared(&mut one).unwrap();
+        let n = server.read_shared(&mut one, SEALED).unwrap();
         assert_eq!(n, 1);
         got.push(one[0]);
     }
@@ -194,13 +213,13 @@ fn close_notify_is_end_of_stream_and_a_cut_wakes_a_blocked_reader() {
     // close_notify, then TCP half-close: the server reads end of stream.
     client.shutdown(Shutdown::Write).unwrap();
     let mut buf = [0u8; 16];
-    assert_eq!(server.read_shared(&mut buf).unwrap(), 0);
+    assert_eq!(server.read_shared(&mut buf, SEALED).unwrap(), 0);
 
     // A reader blocked on a silent peer is woken by a cut from another
     // thread, with end of stream (no close_notify came from the peer).
     let (server, client) = pair();
     let blocked = Arc::clone(&server);
-    let r = thread::spawn(move || blocked.read_shared(&mut [0u8; 16]));
+    let r = thread::spawn(move || blocked.read_shared(&mut [0u8; 16], SEALED));
     server.shutdown(Shutdown::Both).unwrap();
     match r.join().unwrap() {
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
@@ -208,7 +227,7 @@ fn close_notify_is_end_of_stream_and_a_cut_wakes_a_blocked_reader() {
     }
     // With no writer busy, the cut said close_notify first: the peer sees
     // a clean end, not a truncation.
-    assert_eq!(client.read_shared(&mut buf).unwrap(), 0);
+    assert_eq!(client.read_shared(&mut buf, SEALED).unwrap(), 0);
 }
 
 #[test]
@@ -217,11 +236,11 @@ fn a_client_over_the_cap_gets_a_tls_alert_not_plaintext() {
     let addr = listener.local_addr().unwrap();
     let refuser = thread::spawn(move || {
         let (tcp, _) = listener.accept().unwrap();
-        super::refuse(tcp);
+        super::stream::refuse(tcp);
     });
     let tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let err = TlsStream::connect(tcp, &client_config(), "localhost", TIMEOUT).unwrap_err();
+    let err = connect(tcp, &client_config(), "localhost").unwrap_err();
     refuser.join().unwrap();
     let text = format!("{:?}", err);
     assert!(text.contains("InternalError"), "{}", text);
@@ -243,12 +262,12 @@ fn a_client_checks_the_name_and_the_issuer() {
     let server = thread::spawn(move || {
         for _ in 0..2 {
             let (tcp, _) = listener.accept().unwrap();
-            assert!(TlsStream::accept(tcp, &tls, TIMEOUT).is_err());
+            assert!(accept(tcp, &tls).is_err());
         }
     });
     // Not the name on the certificate.
     let tcp = TcpStream::connect(addr).unwrap();
-    let err = TlsStream::connect(tcp, &client_config(), "example.com", TIMEOUT).unwrap_err();
+    let err = connect(tcp, &client_config(), "example.com").unwrap_err();
     assert!(
         format!("{:?}", err).contains("not valid for name"),
         "{:?}",
@@ -257,7 +276,7 @@ fn a_client_checks_the_name_and_the_issuer() {
     // Not a CA we trust: the certificate itself as the only root.
     let tcp = TcpStream::connect(addr).unwrap();
     let other = TlsConfig::client_with_ca(cert("b.pem")).unwrap();
-    let err = TlsStream::connect(tcp, &other, "localhost", TIMEOUT).unwrap_err();
+    let err = connect(tcp, &other, "localhost").unwrap_err();
     assert!(format!("{:?}", err).contains("UnknownIssuer"), "{:?}", err);
     server.join().unwrap();
 }
@@ -267,7 +286,7 @@ fn read_after_the_peer_vanishes_without_close_notify_is_a_disconnect() {
     let (server, client) = pair();
     // Cut TCP under the client's session: no close_notify goes out.
     client.get_ref().shutdown(Shutdown::Both).unwrap();
-    let err = server.read_shared(&mut [0u8; 8]).unwrap_err();
+    let err = server.read_shared(&mut [0u8; 8], SEALED).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
 }
 
@@ -277,7 +296,8 @@ fn a_cut_never_waits_for_a_writer_blocked_on_a_peer_that_does_not_read() {
     let blocked = Arc::clone(&client);
     // 8 MB to a peer that reads nothing: the write blocks once the kernel
     // buffers are full, holding the write order.
-    let w = thread::spawn(move || blocked.write_shared(&[IoSlice::new(&vec![7u8; 8 << 20])]));
+    let w =
+        thread::spawn(move || blocked.write_shared(&[IoSlice::new(&vec![7u8; 8 << 20])], SEALED));
     // Whenever it lands, the cut returns at once and fails the write.
     client.shutdown(Shutdown::Both).unwrap();
     assert!(w.join().unwrap().is_err());
