@@ -180,6 +180,36 @@ fn large_messages_both_ways_at_once() {
 }
 
 #[test]
+fn the_hub_broadcasts_over_tls() {
+    let hub = tinyws::Hub::new(Duration::from_secs(2));
+    let subscribing = hub.clone();
+    let (reporter, subscribed) = report::<()>();
+    let server = tls_server(&Config::default(), move |mut ws| {
+        subscribing.subscribe(ws.sender().unwrap()).unwrap();
+        reporter.send(());
+        while ws.read().is_ok() {}
+    });
+    let mut clients: Vec<WebSocket> = (0..3)
+        .map(|_| wss_client(server.addr, &Config::default()))
+        .collect();
+    for _ in 0..3 {
+        recv(&subscribed);
+    }
+    for i in 0..50 {
+        assert_eq!(hub.broadcast(format!("reading {}", i).as_str()), 3);
+    }
+    for client in &mut clients {
+        for i in 0..50 {
+            assert_eq!(
+                client.read().unwrap(),
+                Message::Text(format!("reading {}", i))
+            );
+        }
+        client.close(CloseCode::NORMAL, "").unwrap();
+    }
+}
+
+#[test]
 fn shutdown_closes_tls_connections_with_1001() {
     let server = tls_server(&Config::default(), support::echo_handler);
     let mut client = wss_client(server.addr, &Config::default());
