@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the library with `--features tls` using Debian's packaged Rust 1.85:
+# Builds the library and the tool with TLS using Debian's packaged Rust 1.85:
 # what `apt install cargo` gives on Debian and Raspberry Pi OS trixie, and
 # what bookworm ships as rustc-web/cargo-web (1.85.0+dfsg3-1~deb12u3, the
 # same source package rebuilt for bookworm, so it runs on this bookworm
@@ -53,7 +53,7 @@ CARGO="$MSRV_TLS_DIR/usr/bin/cargo"
 "$CARGO" --version
 cd "$ROOT"
 # --locked: the same committed lockfile as every other build.
-"$CARGO" build --locked -p tinyws --features tls --all-targets
+"$CARGO" build --locked --workspace --all-targets --features tinyws/tls,tinyws-cli/tls
 # The floor the tls build really has: the highest rust-version declared by
 # any crate it compiles.
 "$CARGO" metadata --locked --format-version 1 --features tls 2>/dev/null | python3 -c '
@@ -77,4 +77,4 @@ rv = [(pkgs[i].get("rust_version") or "0", pkgs[i]["name"], pkgs[i]["version"]) 
 top = max(rv, key=lambda r: key(r[0]))
 print("msrv-tls.sh: the highest rust-version among the tls build'"'"'s crates is %s (%s %s)" % top)
 '
-echo "msrv-tls.sh: the library builds with --features tls on Rust 1.85"
+echo "msrv-tls.sh: the library and the tool build with TLS on Rust 1.85"
