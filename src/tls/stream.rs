@@ -17,8 +17,10 @@
 //! - Lock order is always write order, then session. The reader never waits
 //!   for the write order: what a read makes rustls queue (an alert) is sent
 //!   at once if no writer is busy, else by that writer before it lets go.
-//! - A cut (`shutdown(Read | Both)`) goes straight to the TCP socket and
-//!   takes no lock, so it wakes a blocked reader and fails a blocked writer.
+//! - A cut (`shutdown(Both)`) never waits for a lock: it shuts TCP's read
+//!   side, adds a `close_notify` only if both locks are free that instant,
+//!   and shuts TCP down, which wakes a blocked reader and fails a blocked
+//!   writer.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -50,11 +52,10 @@ const KEEP_OUT: usize = 4 * 1024;
 const PLAINTEXT: HandshakeError =
     HandshakeError::new(400, "this port speaks TLS: use https:// or wss://");
 
-/// A TLS session over a `TcpStream`: [`Stream`] with timeouts, sharing for
-/// [`Sender`](crate::Sender)s, and a cut that never waits. Public only as
-/// a [`Socket`](crate::Socket).
+/// A TLS session over a `TcpStream`: `Stream` with timeouts, sharing for
+/// Senders, and a cut that never waits. Users see it only as a `Socket`.
 ///
-/// [`Stream::shutdown`] with [`Shutdown::Write`] sends `close_notify`
+/// `Stream::shutdown` with `Shutdown::Write` sends `close_notify`
 /// before half-closing TCP. `Both`, the cut, never waits: it shuts TCP's
 /// read side (waking a blocked reader), sends `close_notify` only if no
 /// other thread is inside the session or a write at that instant, and
