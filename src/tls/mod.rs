@@ -6,7 +6,7 @@
 //! `unversioned_*` escape hatches. `TlsStream` is one TLS session over a
 //! `TcpStream`, read by the connection's thread and written by any number
 //! of others (see `stream.rs` and DESIGN.md, "TLS"); it reaches users only
-//! as a [`Socket`](crate::Socket). Without the feature, `off.rs` gives the
+//! as a `Socket`. Without the feature, `off.rs` gives the
 //! same `TlsConfig` with constructors that say how to get TLS.
 //!
 //! Out of scope: client certificates, OCSP stapling, HTTP/2 (ALPN offers
