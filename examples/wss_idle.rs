@@ -35,9 +35,13 @@ fn main() -> tinyws::Result<()> {
             })
         }
         mode @ ("hold" | "churn") => {
-            let port: u16 = arg(1).parse().map_err(|_| tinyws::Error::Config("port"))?;
+            let port: u16 = arg(1)
+                .parse()
+                .map_err(|_| tinyws::Error::InvalidInput("port"))?;
             let ca = TlsConfig::client_with_ca(arg(2))?;
-            let n: usize = arg(3).parse().map_err(|_| tinyws::Error::Config("count"))?;
+            let n: usize = arg(3)
+                .parse()
+                .map_err(|_| tinyws::Error::InvalidInput("count"))?;
             let mut held = Vec::new();
             for _ in 0..n {
                 let mut ws = open(port, &ca)?;

@@ -300,10 +300,10 @@ impl Server {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Config`] for a client configuration.
+    /// [`Error::InvalidInput`] for a client configuration.
     pub fn tls(mut self, tls: TlsConfig) -> Result<Server> {
         if !tls.is_server() {
-            return Err(Error::Config(
+            return Err(Error::InvalidInput(
                 "Server::tls needs a server TlsConfig (TlsConfig::server)",
             ));
         }

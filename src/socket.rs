@@ -54,7 +54,7 @@ impl Socket {
     /// [`Error::Handshake`](crate::Error::Handshake) (400) for plain HTTP;
     /// [`Error::Io`](crate::Error::Io) with the TLS library's reason (kind
     /// `InvalidData`) for a failed TLS handshake, after its alert was sent;
-    /// [`Error::Config`](crate::Error::Config) for a client `tls`.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a client `tls`.
     pub fn accept_tls(tcp: TcpStream, tls: &TlsConfig, timeout: Duration) -> Result<Socket> {
         let socket = Socket::tls_server(tcp, tls)?;
         socket.tls_handshake(deadline(timeout))?;
@@ -69,7 +69,7 @@ impl Socket {
     /// [`Error::Timeout`](crate::Error::Timeout) at the deadline;
     /// [`Error::Io`](crate::Error::Io) with the TLS library's reason (kind
     /// `InvalidData`), such as a certificate that does not verify;
-    /// [`Error::Config`](crate::Error::Config) for a server `tls`.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a server `tls`.
     pub fn connect_tls(
         tcp: TcpStream,
         tls: &TlsConfig,

@@ -499,15 +499,18 @@ fn a_client_configuration_cannot_accept_and_a_server_one_cannot_connect() {
     let server_side = listener.accept().unwrap().0;
     assert!(matches!(
         Socket::accept_tls(server_side, &client_tls(), TIMEOUT),
-        Err(Error::Config(_))
+        Err(Error::InvalidInput(_))
     ));
     assert!(matches!(
         Socket::connect_tls(tcp, &server_tls(), "localhost", TIMEOUT),
-        Err(Error::Config(_))
+        Err(Error::InvalidInput(_))
     ));
     assert!(client_tls().reload().is_err());
     let server = Server::bind("127.0.0.1:0", &Config::default()).unwrap();
-    assert!(matches!(server.tls(client_tls()), Err(Error::Config(_))));
+    assert!(matches!(
+        server.tls(client_tls()),
+        Err(Error::InvalidInput(_))
+    ));
 }
 
 #[test]

@@ -276,7 +276,7 @@ impl TlsConfig {
     ///
     /// # Errors
     /// As for [`server`](Self::server); the old pair then stays in
-    /// service. [`Error::Config`] for a client configuration or one made
+    /// service. [`Error::InvalidInput`] for a client configuration or one made
     /// with [`unversioned_rustls_server`](Self::unversioned_rustls_server),
     /// which have no files.
     pub fn reload(&self) -> Result<()> {
@@ -284,7 +284,7 @@ impl TlsConfig {
             Side::Server {
                 certs: Some(certs), ..
             } => Ok(certs.reload()?),
-            _ => Err(Error::Config(
+            _ => Err(Error::InvalidInput(
                 "only a server TlsConfig made from files can reload",
             )),
         }
@@ -318,7 +318,7 @@ impl TlsConfig {
                 }
                 rustls::ServerConnection::new(Arc::clone(config)).map_err(tls_error)
             }
-            Side::Client { .. } => Err(Error::Config(
+            Side::Client { .. } => Err(Error::InvalidInput(
                 "a client TlsConfig cannot accept connections",
             )),
         }
@@ -344,7 +344,7 @@ impl TlsConfig {
                 }
                 rustls::ClientConnection::new(Arc::clone(config), name).map_err(tls_error)
             }
-            Side::Server { .. } => Err(Error::Config(
+            Side::Server { .. } => Err(Error::InvalidInput(
                 "a server TlsConfig cannot open client connections",
             )),
         }
