@@ -145,9 +145,9 @@ mod sender;
 mod server;
 mod socket;
 mod stream;
-mod url;
 #[cfg(feature = "tls")]
 mod tls;
+mod url;
 // The same `TlsConfig`, whose constructors say how to get TLS.
 #[cfg(not(feature = "tls"))]
 #[path = "tls/off.rs"]

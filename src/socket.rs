@@ -88,7 +88,8 @@ impl Socket {
         tls.server_socket(tcp)
     }
 
-    fn tls_client(tcp: TcpStream, tls: &TlsConfig, host: &str) -> Result<Socket> {
+    /// A client-side TLS socket to `host`, its handshake not run yet.
+    pub(crate) fn tls_client(tcp: TcpStream, tls: &TlsConfig, host: &str) -> Result<Socket> {
         tls.client_socket(tcp, host)
     }
 

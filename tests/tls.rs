@@ -210,6 +210,44 @@ fn the_hub_broadcasts_over_tls() {
 }
 
 #[test]
+fn the_client_connects_and_reconnects_over_wss() {
+    let server = tls_server(&Config::default(), support::echo_handler);
+    let url = format!("wss://localhost:{}/", server.addr.port());
+    // One connection, verified against the private CA.
+    let mut ws = tinyws::Client::new(url.as_str())
+        .tls(client_tls())
+        .connect()
+        .unwrap();
+    ws.send("secure").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("secure".into()));
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    // The system's roots do not know the test CA: refused, with the TLS
+    // library's reason.
+    if TlsConfig::client().is_ok() {
+        let err = tinyws::connect(&url).unwrap_err();
+        assert!(format!("{:?}", err).contains("UnknownIssuer"), "{:?}", err);
+    }
+    // The reconnecting client: two sessions over wss, then stop.
+    let client = tinyws::Client::new(url.as_str()).tls(client_tls());
+    let handle = client.handle();
+    let mut sessions = 0;
+    client
+        .run(|ws| {
+            sessions += 1;
+            ws.send(format!("session {}", sessions).as_str()).unwrap();
+            assert_eq!(
+                ws.read().unwrap(),
+                Message::Text(format!("session {}", sessions))
+            );
+            if sessions == 2 {
+                handle.stop();
+            }
+        })
+        .unwrap();
+    assert_eq!(sessions, 2);
+}
+
+#[test]
 fn shutdown_closes_tls_connections_with_1001() {
     let server = tls_server(&Config::default(), support::echo_handler);
     let mut client = wss_client(server.addr, &Config::default());
