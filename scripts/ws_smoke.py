@@ -19,6 +19,11 @@ Exit status 0 when every check passed, 1 on the first failure. Every socket
 operation has a timeout (WS_SMOKE_TIMEOUT seconds, default 60), so a hung
 server fails the check instead of hanging it. Needs Python 3.6 or later and
 nothing from pip, so CI can run it on a bare machine.
+
+With WS_SMOKE_CA=FILE the same checks run over TLS (wss://) through
+Python's ssl module (OpenSSL), trusting only the CA certificates in FILE and
+checking the server's certificate against HOST; the client offers ALPN h2
+and http/1.1, and the server must choose http/1.1.
 """
 import base64
 import hashlib
@@ -63,6 +68,14 @@ class Client:
         self.host, self.port = host, port
         self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ca = os.environ.get("WS_SMOKE_CA")
+        if ca:
+            import ssl
+            context = ssl.create_default_context(cafile=ca)
+            context.set_alpn_protocols(["h2", "http/1.1"])
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
+            check(self.sock.selected_alpn_protocol() == "http/1.1",
+                  "ALPN chose {!r}, want 'http/1.1'".format(self.sock.selected_alpn_protocol()))
         self.buf = bytearray()
 
     # -- bytes ---------------------------------------------------------------

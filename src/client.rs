@@ -18,6 +18,7 @@ use crate::proto::Role;
 use crate::sender::Sender;
 use crate::socket::Socket;
 use crate::stream::{Io, Stream};
+use crate::tls::TlsConfig;
 use crate::url::Url;
 use crate::websocket::WebSocket;
 use crate::writer::Writer;
@@ -43,7 +44,10 @@ const QUEUE: usize = 16;
 ///
 /// # Errors
 /// [`Error::InvalidUrl`] for a URL that is not `ws://` or `wss://`;
-/// [`Error::Unsupported`] for `wss://` (TLS is not built in yet);
+/// [`Error::Unsupported`] for `wss://` in a build without the `tls`
+/// feature; for `wss://`, [`Error::Io`] when no system trust roots are
+/// found or the server's certificate does not verify (the TLS library's
+/// reason);
 /// [`Error::Timeout`] when name resolution, every address or the handshake
 /// took too long; [`Error::Io`] with the operating system's message when no
 /// address accepted; [`Error::Refused`] when the server answered with an
@@ -106,6 +110,8 @@ pub struct Client {
     connect_timeout: Duration,
     backoff: Backoff,
     on_connect: Option<Hook>,
+    /// For `wss://`; `None` trusts the system's roots.
+    tls: Option<TlsConfig>,
     shared: Arc<Shared>,
 }
 
@@ -133,6 +139,7 @@ impl Client {
             connect_timeout: CONNECT_TIMEOUT,
             backoff: Backoff::default(),
             on_connect: None,
+            tls: None,
             shared: Arc::new(Shared::new(QUEUE)),
         }
     }
@@ -175,6 +182,17 @@ impl Client {
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Client {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// The TLS configuration for a `wss://` URL, such as
+    /// [`TlsConfig::client_with_ca`] for a device with a private CA. Without
+    /// it, `wss://` verifies the server against the system's roots
+    /// ([`TlsConfig::client`]). The URL's host is sent in SNI and checked
+    /// against the certificate. Needs the `tls` feature.
+    #[must_use]
+    pub fn tls(mut self, tls: TlsConfig) -> Client {
+        self.tls = Some(tls);
         self
     }
 
@@ -232,21 +250,37 @@ impl Client {
     /// As for [`connect`].
     pub fn connect(&self) -> Result<WebSocket> {
         let url = self.validate()?;
-        self.open(&url)
+        let tls = self.tls_for(&url)?;
+        self.open(&url, tls.as_ref())
     }
 
-    fn open(&self, url: &Url) -> Result<WebSocket> {
-        if url.secure {
-            return Err(Error::Unsupported(
-                "wss:// needs TLS, which this build of tinyws does not have",
-            ));
+    /// The TLS configuration a `wss://` URL needs: the one given, else the
+    /// system's roots (which fails in a build without the `tls` feature,
+    /// saying how to get it).
+    fn tls_for(&self, url: &Url) -> Result<Option<TlsConfig>> {
+        match (&self.tls, url.secure) {
+            (_, false) => Ok(None),
+            (Some(tls), true) => Ok(Some(tls.clone())),
+            (None, true) => TlsConfig::client().map(Some),
         }
+    }
+
+    fn open(&self, url: &Url, tls: Option<&TlsConfig>) -> Result<WebSocket> {
         let addrs = dial::resolve(&url.host, url.port, self.connect_timeout)?;
         let tcp = dial::connect(&addrs, self.connect_timeout)?;
+        // One deadline for the TLS handshake and the HTTP exchange.
         let deadline = Instant::now()
             .checked_add(self.config.handshake_timeout)
             .unwrap_or_else(Instant::now);
-        let mut stream = Io::new(Socket::from(tcp));
+        let socket = match tls {
+            Some(tls) => {
+                let socket = Socket::tls_client(tcp, tls, &url.host)?;
+                socket.tls_handshake(deadline)?;
+                socket
+            }
+            None => Socket::from(tcp),
+        };
+        let mut stream = Io::new(socket);
         let key = client_handshake::new_key();
         let mut request = Vec::with_capacity(256);
         client_handshake::write_request(&mut request, url, &key, &self.offer);
@@ -278,6 +312,7 @@ impl Client {
         F: FnMut(&mut WebSocket),
     {
         let url = self.validate()?;
+        let tls = self.tls_for(&url)?;
         let mut schedule = Schedule::new(self.backoff.clone());
         let mut attempt: u32 = 0;
         loop {
@@ -285,7 +320,7 @@ impl Client {
                 return Ok(());
             }
             attempt += 1;
-            let delay = match self.open(&url) {
+            let delay = match self.open(&url, tls.as_ref()) {
                 Ok(ws) => {
                     attempt = 0;
                     let opened = Instant::now();

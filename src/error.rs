@@ -53,7 +53,8 @@ pub enum Error {
     /// [`WebSocket::close`]: crate::WebSocket::close
     Closed,
     /// This stream type cannot be shared between threads, so it has no
-    /// [`Sender`](crate::Sender).
+    /// [`Sender`](crate::Sender); or this build lacks what was asked for,
+    /// such as TLS without the `tls` feature.
     Unsupported(&'static str),
     /// A [`Config`](crate::Config) value was out of range.
     Config(&'static str),

@@ -543,6 +543,19 @@ pub(crate) fn handshake<S: Stream + ?Sized>(
     let deadline = Instant::now()
         .checked_add(config.handshake_timeout)
         .unwrap_or_else(Instant::now);
+    handshake_until(stream, config, hook, peer, accepted, deadline)
+}
+
+/// [`handshake`] under a deadline that started earlier: the server's, which
+/// a TLS handshake has already used part of.
+pub(crate) fn handshake_until<S: Stream + ?Sized>(
+    stream: &mut S,
+    config: &Config,
+    hook: Option<&Hook>,
+    peer: Option<SocketAddr>,
+    accepted: &dyn Fn(),
+    deadline: Instant,
+) -> Result<Outcome> {
     stream.set_write_timeout(Some(config.write_timeout))?;
     let head = match read_head(stream, deadline, |buf| parse(buf, peer)) {
         Ok(head) => head,

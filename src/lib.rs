@@ -113,6 +113,15 @@
 //! Rust 1.63, what `apt install cargo` gives on Debian and Raspberry Pi OS
 //! bookworm. Raising it is a breaking change and gets its own minor
 //! release.
+//!
+//! # TLS (feature `tls`)
+//!
+//! wss:// through rustls with the ring provider: [`Server::tls`] with a
+//! [`TlsConfig`], or [`Socket::accept_tls`] and [`Socket::connect_tls`]
+//! with a listener or client of your own. The feature needs Rust 1.71
+//! (what rustls declares); CI builds it with Debian's 1.85. Without it,
+//! [`TlsConfig`]'s constructors return [`Error::Unsupported`] saying how to
+//! build with TLS.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -136,7 +145,13 @@ mod sender;
 mod server;
 mod socket;
 mod stream;
+#[cfg(feature = "tls")]
+mod tls;
 mod url;
+// The same `TlsConfig`, whose constructors say how to get TLS.
+#[cfg(not(feature = "tls"))]
+#[path = "tls/off.rs"]
+mod tls;
 mod websocket;
 mod writer;
 
@@ -155,4 +170,5 @@ pub use sender::Sender;
 pub use server::{Server, ServerHandle};
 pub use socket::Socket;
 pub use stream::Stream;
+pub use tls::TlsConfig;
 pub use websocket::WebSocket;

@@ -18,6 +18,7 @@ use crate::proto::Role;
 use crate::request::{Action, Request};
 use crate::socket::Socket;
 use crate::stream::Io;
+use crate::tls::TlsConfig;
 use crate::websocket::WebSocket;
 use crate::writer::Writer;
 
@@ -40,6 +41,8 @@ pub struct Server {
     listener: TcpListener,
     config: Arc<Config>,
     hook: Option<Arc<Hook>>,
+    /// Set: every connection speaks TLS (wss://, and https:// pages).
+    tls: Option<TlsConfig>,
     state: Arc<State>,
 }
 
@@ -217,6 +220,7 @@ impl Server {
             listener,
             config: Arc::new(config.clone()),
             hook: None,
+            tls: None,
             state: Arc::new(State {
                 shutting_down: AtomicBool::new(false),
                 open: AtomicUsize::new(0),
@@ -275,6 +279,47 @@ impl Server {
         self
     }
 
+    /// Serves every connection over TLS: wss://, and https:// for pages
+    /// the hook answers. Needs the `tls` feature, without which no
+    /// [`TlsConfig`] can be made.
+    ///
+    /// The TLS handshake and the HTTP request share
+    /// [`Config::handshake_timeout`]. A plain-HTTP request gets `400` "this
+    /// port speaks TLS: use https:// or wss://". Over
+    /// [`Config::max_connections`] and during shutdown, a newcomer gets a
+    /// TLS `internal_error` alert instead of the plaintext 503 (which its
+    /// TLS library would read as garbage), and the connection is closed.
+    /// New connections pick up a renewed certificate (see
+    /// [`TlsConfig::server`]).
+    ///
+    /// ```no_run
+    /// use tinyws::{Config, Server, TlsConfig};
+    /// let tls = TlsConfig::server("/etc/tinyws/cert.pem", "/etc/tinyws/key.pem")?;
+    /// let server = Server::bind("0.0.0.0:9443", &Config::default())?.tls(tls)?;
+    /// # Ok::<(), tinyws::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a client configuration.
+    pub fn tls(mut self, tls: TlsConfig) -> Result<Server> {
+        if !tls.is_server() {
+            return Err(Error::InvalidInput(
+                "Server::tls needs a server TlsConfig (TlsConfig::server)",
+            ));
+        }
+        self.tls = Some(tls);
+        Ok(self)
+    }
+
+    /// Refuses a newcomer from the accept loop, never blocking it: HTTP
+    /// `status` on a plain port, a TLS alert on a TLS one.
+    fn refuse(&self, stream: TcpStream, status: u16, reason: &'static str) {
+        match &self.tls {
+            Some(tls) => tls.refuse(stream),
+            None => refuse(stream, status, reason),
+        }
+    }
+
     /// A handle for counting connections and shutting down from any thread.
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
@@ -300,7 +345,8 @@ impl Server {
         F: Fn(WebSocket) + Send + Sync + 'static,
     {
         let handler: Arc<Handler> = Arc::new(handler);
-        log::info!("listening on {}", self.local_addr()?);
+        let scheme = if self.tls.is_some() { " (TLS)" } else { "" };
+        log::info!("listening on {}{}", self.local_addr()?, scheme);
         let mut backoff = MIN_BACKOFF;
         loop {
             let (stream, peer) = match self.listener.accept() {
@@ -319,7 +365,7 @@ impl Server {
             };
             backoff = MIN_BACKOFF;
             if self.state.is_shutting_down() {
-                refuse(stream, 503, "server is shutting down");
+                self.refuse(stream, 503, "server is shutting down");
                 break;
             }
             if !self.state.admit(&self.config, peer) {
@@ -328,7 +374,7 @@ impl Server {
                     peer,
                     self.config.max_connections
                 );
-                refuse(stream, 503, "too many connections");
+                self.refuse(stream, 503, "too many connections");
                 continue;
             }
             self.spawn(stream, peer, &handler);
@@ -345,6 +391,7 @@ impl Server {
             peer,
             config: Arc::clone(&self.config),
             hook: self.hook.clone(),
+            tls: self.tls.clone(),
             handler: Arc::clone(handler),
             state: Arc::clone(&self.state),
         };
@@ -390,7 +437,7 @@ impl Server {
                 log::error!("{} refused: cannot start a thread: {}", peer, e);
                 let stream = slot.lock().ok().and_then(|mut s| s.take());
                 if let Some(stream) = stream {
-                    refuse(stream, 503, "server cannot start a thread");
+                    self.refuse(stream, 503, "server cannot start a thread");
                 }
             }
         }
@@ -419,7 +466,7 @@ impl Server {
         loop {
             if accepting {
                 while let Ok((stream, _)) = self.listener.accept() {
-                    refuse(stream, 503, "server is shutting down");
+                    self.refuse(stream, 503, "server is shutting down");
                 }
             }
             if self.state.open.load(Ordering::Acquire) == 0 {
@@ -524,6 +571,7 @@ struct Connection {
     peer: SocketAddr,
     config: Arc<Config>,
     hook: Option<Arc<Hook>>,
+    tls: Option<TlsConfig>,
     handler: Arc<Handler>,
     state: Arc<State>,
 }
@@ -568,19 +616,37 @@ impl Connection {
             }
         };
         let peer = self.peer;
+        // One deadline for the TLS handshake and the HTTP request.
+        let deadline = Instant::now()
+            .checked_add(self.config.handshake_timeout)
+            .unwrap_or_else(Instant::now);
         // Low latency for small frames: each frame is one write.
         if let Err(e) = stream.set_nodelay(true) {
             log::warn!("{} refused: cannot set up socket: {}", peer, e);
-            refuse(stream, 503, "server is out of resources");
+            match &self.tls {
+                Some(tls) => tls.refuse(stream),
+                None => refuse(stream, 503, "server is out of resources"),
+            }
             return;
         }
+        let socket = match &self.tls {
+            Some(tls) => match Socket::tls_server(stream, tls) {
+                Ok(socket) => socket,
+                Err(e) => {
+                    log::warn!("{} refused: {}", peer, e);
+                    return;
+                }
+            },
+            None => Socket::from(stream),
+        };
         // Shared from the start, so that shutdown can cut a connection in
-        // any state without a second file descriptor.
-        let stream = Io::new(Socket::from(stream));
+        // any state, its TLS handshake included, without a second file
+        // descriptor.
+        let stream = Io::new(socket);
         if let Some(handle) = stream.share() {
             writer.split(handle);
         }
-        let ws = match self.open(stream, writer, registration.id) {
+        let ws = match self.open(stream, writer, registration.id, deadline) {
             Some(ws) => ws,
             None => return,
         };
@@ -590,8 +656,25 @@ impl Connection {
     /// The opening handshake, and the connection built into its box.
     /// Stack depth: DESIGN.md, "Memory".
     #[inline(never)]
-    fn open(&self, mut stream: Io<Socket>, writer: Arc<Writer>, id: u64) -> Option<Box<WebSocket>> {
+    fn open(
+        &self,
+        mut stream: Io<Socket>,
+        writer: Arc<Writer>,
+        id: u64,
+        deadline: Instant,
+    ) -> Option<Box<WebSocket>> {
         let peer = self.peer;
+        if let Err(e) = stream.0.tls_handshake(deadline) {
+            match e {
+                Error::Handshake(h) => {
+                    log::info!("{} refused: {} {}", peer, h.status(), h.reason())
+                }
+                // The TLS library's reason is the I/O error's message.
+                Error::Io(e) => log::info!("{} tls handshake failed: {}", peer, e),
+                e => log::info!("{} tls handshake failed: {}", peer, e),
+            }
+            return None;
+        }
         // Leaves the handshake budget before the 101 goes out, so that a
         // connection already answered is never cut to make room.
         let accepted = || {
@@ -599,12 +682,13 @@ impl Connection {
                 self.state.answered.fetch_add(1, Ordering::AcqRel);
             }
         };
-        match handshake::handshake(
+        match handshake::handshake_until(
             &mut stream,
             &self.config,
             self.hook.as_deref(),
             Some(peer),
             &accepted,
+            deadline,
         ) {
             Ok(Outcome::Open(agreed)) => Some(WebSocket::boxed(
                 stream,

@@ -40,6 +40,8 @@ pub(crate) struct Options {
     /// `Some(None)` turns keepalive off.
     pub(crate) ping_interval: Option<Option<Duration>>,
     pub(crate) log_level: Option<String>,
+    /// `--tls-cert` and `--tls-key`: serve wss:// and https://.
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) binary: bool,
     pub(crate) replay: usize,
     pub(crate) passenv: Vec<String>,
@@ -138,6 +140,12 @@ OPTIONS:
                          answering; 0 turns it off. [default: 30]
     --log-level LEVEL    off, error, warn, info, debug or trace, or a RUST_LOG
                          filter. RUST_LOG also works. [default: info]
+    --tls-cert FILE      Serve wss:// and https:// with this PEM certificate
+    --tls-key FILE       chain (leaf first, as certbot's fullchain.pem) and its
+                         PEM key; both or neither. The files are re-read when
+                         they change (certbot renewals included) and on
+                         SIGHUP; open connections keep their certificate.
+                         Needs a tinyws built with the `tls` feature.
     -h, --help           Show this help.
     -V, --version        Show the version.
 
@@ -219,6 +227,7 @@ where
 
     let mut parser = lexopt::Parser::from_args(args);
     let mut mode = None;
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut o = Options {
         mode: Mode::Echo,
         addr: DEFAULT_ADDR.to_owned(),
@@ -234,6 +243,7 @@ where
         max_message: None,
         ping_interval: None,
         log_level: None,
+        tls: None,
         binary: false,
         replay: 0,
         passenv: Vec::new(),
@@ -290,6 +300,8 @@ where
                 });
             }
             Long("log-level") => o.log_level = Some(text(parser.value())?),
+            Long("tls-cert") => tls_cert = Some(PathBuf::from(parser.value().map_err(err)?)),
+            Long("tls-key") => tls_key = Some(PathBuf::from(parser.value().map_err(err)?)),
             Long("binary") => o.binary = true,
             Long("replay") => o.replay = number(&text(parser.value())?)?,
             Long("passenv") => {
@@ -327,6 +339,14 @@ where
     o.mode = match mode {
         Some(m) => m,
         None => return Err("a command is needed: echo, serve or broadcast".to_owned()),
+    };
+    o.tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err("--tls-cert needs --tls-key, the certificate's key".to_owned())
+        }
+        (None, Some(_)) => return Err("--tls-key needs --tls-cert, the certificate".to_owned()),
     };
     check(&o)?;
     Ok(Parsed::Run(o))

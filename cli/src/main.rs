@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
-use tinyws::{Config, Server, ServerHandle};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use tinyws::{Config, Server, ServerHandle, TlsConfig};
 
 use crate::args::{Mode, Options, Parsed};
 use crate::broadcast::Feed;
@@ -102,9 +102,17 @@ fn run(o: Options) -> Result<i32, String> {
             Some(action) => action,
             None => site.answer(req),
         });
+    let tls = match &o.tls {
+        Some((cert, key)) => Some(tls(cert, key)?),
+        None => None,
+    };
+    let server = match &tls {
+        Some(tls) => server.tls(tls.clone()).map_err(|e| e.to_string())?,
+        None => server,
+    };
     let local = server.local_addr().map_err(|e| e.to_string())?;
     announce(&o, local);
-    let signalled = on_signals(server.handle()).map_err(|e| format!("signals: {}", e))?;
+    let signalled = on_signals(server.handle(), tls).map_err(|e| format!("signals: {}", e))?;
     let framing = if o.binary {
         Framing::Binary
     } else {
@@ -127,6 +135,20 @@ fn run(o: Options) -> Result<i32, String> {
         }
         Mode::Broadcast => broadcast(&o, server, framing, max_message, &signalled, publish),
     }
+}
+
+/// The server's TLS configuration from `--tls-cert` and `--tls-key`, or
+/// what stands in the way: a build without TLS, or the files.
+fn tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsConfig, String> {
+    TlsConfig::server(cert, key).map_err(|e| match e {
+        tinyws::Error::Unsupported(_) => "--tls-cert: this tinyws was built without TLS; \
+             build it with `cargo build --release -p tinyws-cli --features tls` \
+             (Rust 1.71 or newer), or use a release binary"
+            .to_owned(),
+        // The message names the file and what is wrong with it.
+        tinyws::Error::Io(e) => e.to_string(),
+        e => e.to_string(),
+    })
 }
 
 /// The library's limits and Origin policy, from the options.
@@ -154,6 +176,11 @@ fn config(o: &Options) -> Config {
 /// address from the first line.
 fn announce(o: &Options, local: SocketAddr) {
     eprintln!("tinyws {}: listening on {}", o.mode.name(), local);
+    let (ws, http) = if o.tls.is_some() {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
     let host = if local.ip().is_unspecified() {
         eprintln!(
             "tinyws: every interface: other machines on your network can connect \
@@ -164,18 +191,23 @@ fn announce(o: &Options, local: SocketAddr) {
     } else {
         local.to_string()
     };
-    eprintln!("tinyws: WebSocket at ws://{}/ (any path)", host);
+    eprintln!("tinyws: WebSocket at {}://{}/ (any path)", ws, host);
     if let Some(path) = &o.publish {
         eprintln!(
-            "tinyws: publishers at ws://{}{}?token=SECRET; every other path is a viewer",
-            host, path
+            "tinyws: publishers at {}://{}{}?token=SECRET; every other path is a viewer",
+            ws, host, path
         );
     }
     if o.console {
-        eprintln!("tinyws: console at http://{}/", host);
+        eprintln!("tinyws: console at {}://{}/", http, host);
     }
     if let Some(dir) = &o.static_dir {
-        eprintln!("tinyws: files from {} at http://{}/", dir.display(), host);
+        eprintln!(
+            "tinyws: files from {} at {}://{}/",
+            dir.display(),
+            http,
+            host
+        );
     }
 }
 
@@ -190,18 +222,35 @@ fn echo(mut ws: tinyws::WebSocket) {
 /// SIGINT and SIGTERM start the library's graceful shutdown: stop
 /// accepting, Close 1001 to every client, join every connection thread
 /// (each stops and reaps its process first). Returns a flag set as soon as
-/// a signal arrives, inside the handler.
-fn on_signals(handle: ServerHandle) -> io::Result<Arc<AtomicBool>> {
+/// a signal arrives, inside the handler. With TLS, SIGHUP re-reads the
+/// certificate and key (a bad pair is logged and the old one kept);
+/// without, SIGHUP keeps its default action.
+fn on_signals(handle: ServerHandle, tls: Option<TlsConfig>) -> io::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&flag))?;
     }
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let mut wanted = vec![SIGINT, SIGTERM];
+    if tls.is_some() {
+        wanted.push(SIGHUP);
+    }
+    let mut signals = signal_hook::iterator::Signals::new(&wanted)?;
     thread::Builder::new()
         .name("tinyws-signals".into())
-        .stack_size(64 * 1024)
+        // Reading and parsing a certificate takes more than the shutdown's
+        // few frames.
+        .stack_size(256 * 1024)
         .spawn(move || {
             for signal in signals.forever() {
+                if signal == SIGHUP {
+                    if let Some(tls) = &tls {
+                        log::info!("SIGHUP: reloading the TLS certificate");
+                        // The library logs the outcome, and keeps the old
+                        // pair if the new one is bad.
+                        let _ = tls.reload();
+                    }
+                    continue;
+                }
                 let name = if signal == SIGINT {
                     "SIGINT"
                 } else {
