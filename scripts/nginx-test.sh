@@ -45,7 +45,7 @@ fi
 command -v python3 >/dev/null || as_root apt-get install -y -q python3 >/dev/null
 
 echo "nginx-test: building examples/sensor_feed and tinyws"
-(cd "$ROOT" && cargo build --release --quiet --example sensor_feed -p tinyws -p tinyws-cli)
+(cd "$ROOT" && cargo build --release --quiet -p tinyws --example sensor_feed && cargo build --release --quiet -p tinyws-cli --bin tinyws)
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
 
