@@ -22,6 +22,10 @@
 //! (`scripts/sans-io-check.sh`).
 
 pub(crate) mod close;
+// Until the connection uses it, only its tests and the fuzz entry points do.
+#[cfg(feature = "deflate")]
+#[allow(dead_code)]
+pub(crate) mod deflate;
 pub(crate) mod frame;
 pub(crate) mod inbound;
 pub(crate) mod mask;

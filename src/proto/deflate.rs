@@ -1,0 +1,1225 @@
+//! permessage-deflate (RFC 7692): the negotiation for both roles, and
+//! message compression and bounded, incremental decompression.
+//!
+//! Out of scope: I/O, frames and the RSV1 rule (the inbound machine and the
+//! outbound preparation own those), and deciding which messages to compress
+//! beyond [`DeflateConfig::threshold`].
+//!
+//! The backend is `miniz_oxide` (DESIGN.md, "permessage-deflate backend"):
+//! pure Rust, no C compiler, builds with Rust 1.63. Its compressor always
+//! uses a 15-bit (32 KiB) window, so a server declines offers of
+//! `server_max_window_bits` below 15 and a client never offers
+//! `client_max_window_bits`; its decompressor reads any window size.
+//!
+//! Memory. Without context takeover (the default) no (de)compressor lives
+//! in a connection between messages: each message borrows one from a
+//! process-wide pool that keeps at most [`POOL_COMPRESSORS`] compressors
+//! and [`POOL_DECOMPRESSORS`] decompressors idle. A decompressor is held
+//! from the first frame of a compressed message to its last. With context
+//! takeover each connection owns, once it has used them, one compressor
+//! ([`COMPRESSOR_BYTES`]) and one decompressor ([`DECOMPRESSOR_BYTES`]).
+
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+
+use miniz_oxide::deflate::core::CompressorOxide;
+use miniz_oxide::deflate::stream::deflate;
+use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+
+/// The extension's name in `Sec-WebSocket-Extensions`.
+pub(crate) const NAME: &str = "permessage-deflate";
+
+/// The window of every compressor here, in bits. `miniz_oxide`'s dictionary
+/// is fixed at 32 KiB.
+const WINDOW_BITS: u8 = 15;
+
+/// The empty stored block a sync flush ends with; RFC 7692 section 7.2.1
+/// strips it from each message and section 7.2.2 appends it again.
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// How much inflated output one step produces at most: the most a message
+/// can overshoot its limit by before the overshoot is noticed. In practice
+/// the output never passes `limit + 1` (see [`Inflater::inflate`]).
+pub(crate) const INFLATE_STEP: usize = 16 * 1024;
+
+/// Idle compressors the pool keeps; more may be in use at once, and those
+/// beyond this are freed when returned. Sized for a 4-core Pi.
+pub(crate) const POOL_COMPRESSORS: usize = 4;
+
+/// Idle decompressors the pool keeps (see [`POOL_COMPRESSORS`]).
+pub(crate) const POOL_DECOMPRESSORS: usize = 8;
+
+/// Heap bytes of one compressor state, measured (DESIGN.md): a 32 KiB
+/// dictionary, two 64 KiB hash chains, a 64 KiB LZ buffer and an 85 KiB
+/// output buffer.
+pub(crate) const COMPRESSOR_BYTES: usize = 294 * 1024;
+
+/// Heap bytes of one decompressor state, measured (DESIGN.md): a 32 KiB
+/// window and the Huffman tables.
+pub(crate) const DECOMPRESSOR_BYTES: usize = 42 * 1024;
+
+/// How a connection uses permessage-deflate. Part of the connection's
+/// configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeflateConfig {
+    /// Keep each direction's compression context from one message to the
+    /// next, unless the peer asks otherwise. Better ratios for similar small
+    /// messages, at [`COMPRESSOR_BYTES`] + [`DECOMPRESSOR_BYTES`] per
+    /// connection. Defaults to `false`.
+    pub(crate) context_takeover: bool,
+    /// Compression level, 1 (fastest) to 9. Defaults to 3 (DESIGN.md).
+    pub(crate) level: u8,
+    /// Messages shorter than this go out uncompressed. Defaults to 64 bytes
+    /// (DESIGN.md).
+    pub(crate) threshold: usize,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            context_takeover: false,
+            level: 3,
+            threshold: 64,
+        }
+    }
+}
+
+impl DeflateConfig {
+    /// Whether a message of `len` bytes should be compressed.
+    pub(crate) fn compresses(&self, len: usize) -> bool {
+        len >= self.threshold
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The header grammar (RFC 6455 section 9.1, RFC 7230 section 7).
+
+/// One extension of a `Sec-WebSocket-Extensions` list with its parameters
+/// (quoted values unquoted).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Extension {
+    pub(crate) name: String,
+    pub(crate) params: Vec<(String, Option<String>)>,
+}
+
+/// Why a `Sec-WebSocket-Extensions` value or a deflate answer was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NegotiationError {
+    /// The header does not follow the extension-list grammar.
+    Syntax(&'static str),
+    /// A client got an extension it did not offer.
+    Unoffered(String),
+    /// A client got `permessage-deflate` more than once.
+    Repeated,
+    /// A parameter is unknown, repeated, or has a bad value (RFC 7692
+    /// section 7.1).
+    Param(String),
+    /// The server left out `server_no_context_takeover`, which was offered.
+    MissingNoContextTakeover,
+}
+
+impl fmt::Display for NegotiationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NegotiationError::Syntax(why) => write!(f, "bad extension header: {why}"),
+            NegotiationError::Unoffered(name) => write!(f, "unoffered extension: {name}"),
+            NegotiationError::Repeated => write!(f, "permessage-deflate answered twice"),
+            NegotiationError::Param(p) => write!(f, "bad permessage-deflate parameter: {p}"),
+            NegotiationError::MissingNoContextTakeover => {
+                f.write_str("answer lacks server_no_context_takeover")
+            }
+        }
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A cursor over one header value.
+struct Lexer<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Lexer<'a> {
+    fn skip_ows(&mut self) {
+        while self.i < self.s.len() && (self.s[self.i] == b' ' || self.s[self.i] == b'\t') {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn token(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        while self.i < self.s.len() && is_tchar(self.s[self.i]) {
+            self.i += 1;
+        }
+        // tchar is ASCII, so this cannot fail.
+        std::str::from_utf8(&self.s[start..self.i])
+            .ok()
+            .filter(|t| !t.is_empty())
+    }
+
+    /// A quoted-string, the opening quote already seen, unescaped.
+    fn quoted(&mut self) -> Result<String, NegotiationError> {
+        let mut out = String::new();
+        self.i += 1;
+        loop {
+            match self.peek() {
+                None => return Err(NegotiationError::Syntax("unterminated quoted string")),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    match self.peek() {
+                        Some(c) if c == b'\t' || (0x20..0x7f).contains(&c) => out.push(c as char),
+                        _ => return Err(NegotiationError::Syntax("bad quoted pair")),
+                    }
+                    self.i += 1;
+                }
+                Some(c) if c == b'\t' || (0x20..0x7f).contains(&c) => {
+                    out.push(c as char);
+                    self.i += 1;
+                }
+                Some(_) => return Err(NegotiationError::Syntax("bad byte in quoted string")),
+            }
+        }
+    }
+}
+
+/// Parses one `Sec-WebSocket-Extensions` value into its extensions, in
+/// order. Empty list elements are skipped, as RFC 7230 section 7 asks.
+/// Names and parameter names are lowercased (they are tokens compared
+/// case-insensitively).
+pub(crate) fn parse_extensions(value: &[u8]) -> Result<Vec<Extension>, NegotiationError> {
+    let mut lx = Lexer { s: value, i: 0 };
+    let mut out = Vec::new();
+    loop {
+        lx.skip_ows();
+        match lx.peek() {
+            None => return Ok(out),
+            Some(b',') => {
+                lx.i += 1;
+                continue;
+            }
+            Some(_) => {}
+        }
+        let name = lx
+            .token()
+            .ok_or(NegotiationError::Syntax("expected an extension name"))?;
+        let mut ext = Extension {
+            name: name.to_ascii_lowercase(),
+            params: Vec::new(),
+        };
+        loop {
+            lx.skip_ows();
+            match lx.peek() {
+                None | Some(b',') => break,
+                Some(b';') => lx.i += 1,
+                Some(_) => return Err(NegotiationError::Syntax("expected ';' or ','")),
+            }
+            lx.skip_ows();
+            let key = lx
+                .token()
+                .ok_or(NegotiationError::Syntax("expected a parameter name"))?;
+            lx.skip_ows();
+            let value = if lx.peek() == Some(b'=') {
+                lx.i += 1;
+                lx.skip_ows();
+                if lx.peek() == Some(b'"') {
+                    Some(lx.quoted()?)
+                } else {
+                    let v = lx
+                        .token()
+                        .ok_or(NegotiationError::Syntax("expected a parameter value"))?;
+                    Some(v.to_string())
+                }
+            } else {
+                None
+            };
+            ext.params.push((key.to_ascii_lowercase(), value));
+        }
+        out.push(ext);
+    }
+}
+
+/// The parameters of one `permessage-deflate` offer or answer, checked
+/// against RFC 7692 section 7.1: no unknown or repeated parameter, window
+/// bits written as 8 to 15, the takeover flags without a value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Params {
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: Option<u8>,
+    /// `Some(None)`: present without a value ("the client can limit it").
+    client_max_window_bits: Option<Option<u8>>,
+}
+
+fn window_bits(v: &str) -> Option<u8> {
+    // RFC 7692 section 7.1.2.1: 1*DIGIT without leading zeros, 8 to 15.
+    match v.parse::<u8>() {
+        Ok(n) if (8..=15).contains(&n) && !v.starts_with('0') && v.len() <= 2 => Some(n),
+        _ => None,
+    }
+}
+
+impl Params {
+    fn parse(ext: &Extension) -> Result<Params, NegotiationError> {
+        let mut p = Params::default();
+        let mut seen = [false; 4];
+        for (key, value) in &ext.params {
+            let bad = || NegotiationError::Param(key.clone());
+            let (slot, ok) = match key.as_str() {
+                "server_no_context_takeover" => {
+                    p.server_no_context_takeover = true;
+                    (0, value.is_none())
+                }
+                "client_no_context_takeover" => {
+                    p.client_no_context_takeover = true;
+                    (1, value.is_none())
+                }
+                "server_max_window_bits" => {
+                    p.server_max_window_bits = value.as_deref().and_then(window_bits);
+                    (2, p.server_max_window_bits.is_some())
+                }
+                "client_max_window_bits" => match value {
+                    None => {
+                        p.client_max_window_bits = Some(None);
+                        (3, true)
+                    }
+                    Some(v) => {
+                        let bits = window_bits(v);
+                        p.client_max_window_bits = Some(bits);
+                        (3, bits.is_some())
+                    }
+                },
+                _ => return Err(bad()),
+            };
+            if !ok || seen[slot] {
+                return Err(bad());
+            }
+            seen[slot] = true;
+        }
+        Ok(p)
+    }
+}
+
+/// What both ends agreed on. Window bits are 15 when not limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Agreement {
+    pub(crate) server_no_context_takeover: bool,
+    pub(crate) client_no_context_takeover: bool,
+    pub(crate) server_max_window_bits: u8,
+    pub(crate) client_max_window_bits: u8,
+}
+
+impl Agreement {
+    /// Whether the side that sends as `server` must reset its compressor
+    /// after each message.
+    pub(crate) fn send_reset(&self, server: bool) -> bool {
+        if server {
+            self.server_no_context_takeover
+        } else {
+            self.client_no_context_takeover
+        }
+    }
+
+    /// Whether the side that receives as `server` resets its decompressor
+    /// after each message: the peer resets its compressor.
+    pub(crate) fn receive_reset(&self, server: bool) -> bool {
+        self.send_reset(!server)
+    }
+
+    /// The server's `Sec-WebSocket-Extensions` answer.
+    pub(crate) fn response(&self, echo_server_bits: bool) -> String {
+        let mut s = String::from(NAME);
+        if self.server_no_context_takeover {
+            s.push_str("; server_no_context_takeover");
+        }
+        if self.client_no_context_takeover {
+            s.push_str("; client_no_context_takeover");
+        }
+        if echo_server_bits {
+            s.push_str("; server_max_window_bits=");
+            s.push_str(&self.server_max_window_bits.to_string());
+        }
+        s
+    }
+}
+
+/// Server role: picks the first `permessage-deflate` offer in the
+/// `Sec-WebSocket-Extensions` values (in header order) that `config` can
+/// honour, and returns what was agreed with the answer to send. `None`
+/// declines: no offer, none acceptable, or a header that does not parse
+/// (declining is always allowed, failing the handshake is not needed).
+///
+/// An offer is declined if it breaks RFC 7692 section 7.1 or asks for
+/// `server_max_window_bits` below 15. The answer never holds a parameter
+/// the offer rules out: `server_max_window_bits` only when offered,
+/// `client_max_window_bits` never (the decompressor reads any window).
+pub(crate) fn server_accept<'a, I>(values: I, config: &DeflateConfig) -> Option<(Agreement, String)>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    for value in values {
+        let exts = match parse_extensions(value) {
+            Ok(e) => e,
+            Err(_) => continue,
+        };
+        for ext in exts.iter().filter(|e| e.name == NAME) {
+            let offer = match Params::parse(ext) {
+                Ok(p) => p,
+                Err(_) => continue,
+            };
+            if offer
+                .server_max_window_bits
+                .map_or(false, |b| b < WINDOW_BITS)
+            {
+                continue;
+            }
+            let agreed = Agreement {
+                // RFC 7692 section 7.1.1: the server may add either one.
+                server_no_context_takeover: offer.server_no_context_takeover
+                    || !config.context_takeover,
+                client_no_context_takeover: offer.client_no_context_takeover
+                    || !config.context_takeover,
+                server_max_window_bits: WINDOW_BITS,
+                client_max_window_bits: match offer.client_max_window_bits {
+                    Some(Some(b)) => b,
+                    _ => 15,
+                },
+            };
+            let answer = agreed.response(offer.server_max_window_bits.is_some());
+            return Some((agreed, answer));
+        }
+    }
+    None
+}
+
+/// Client role: the `Sec-WebSocket-Extensions` offer. Never
+/// `client_max_window_bits`: this compressor cannot shrink its window.
+pub(crate) fn client_offer(config: &DeflateConfig) -> String {
+    if config.context_takeover {
+        NAME.to_string()
+    } else {
+        format!("{NAME}; server_no_context_takeover; client_no_context_takeover")
+    }
+}
+
+/// Client role: checks the server's `Sec-WebSocket-Extensions` values
+/// against [`client_offer`]. `Ok(None)`: the server declined.
+///
+/// # Errors
+/// A malformed header, an extension other than `permessage-deflate`, more
+/// than one answer, a bad or unoffered parameter (`client_max_window_bits`,
+/// which was not offered), or a missing `server_no_context_takeover` that
+/// was offered. RFC 7692 section 5.1 says to fail the connection then.
+pub(crate) fn client_check<'a, I>(
+    values: I,
+    config: &DeflateConfig,
+) -> Result<Option<Agreement>, NegotiationError>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut agreed = None;
+    for value in values {
+        for ext in parse_extensions(value)? {
+            if ext.name != NAME {
+                return Err(NegotiationError::Unoffered(ext.name));
+            }
+            if agreed.is_some() {
+                return Err(NegotiationError::Repeated);
+            }
+            let p = Params::parse(&ext)?;
+            if p.client_max_window_bits.is_some() {
+                return Err(NegotiationError::Param("client_max_window_bits".into()));
+            }
+            if !config.context_takeover && !p.server_no_context_takeover {
+                return Err(NegotiationError::MissingNoContextTakeover);
+            }
+            agreed = Some(Agreement {
+                server_no_context_takeover: p.server_no_context_takeover,
+                client_no_context_takeover: p.client_no_context_takeover
+                    || !config.context_takeover,
+                server_max_window_bits: p.server_max_window_bits.unwrap_or(15),
+                client_max_window_bits: WINDOW_BITS,
+            });
+        }
+    }
+    Ok(agreed)
+}
+
+// ---------------------------------------------------------------------------
+// The pool.
+
+static COMPRESSORS: Mutex<Vec<Box<CompressorOxide>>> = Mutex::new(Vec::new());
+static DECOMPRESSORS: Mutex<Vec<Box<InflateState>>> = Mutex::new(Vec::new());
+
+/// The pool holds only reset states, so a panic elsewhere while it was
+/// locked leaves nothing inconsistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn take_compressor(level: u8) -> Box<CompressorOxide> {
+    let pooled = lock(&COMPRESSORS).pop();
+    let mut c = pooled.unwrap_or_else(|| Box::new(CompressorOxide::new(0)));
+    c.set_format_and_level(DataFormat::Raw, level.clamp(1, 9));
+    c
+}
+
+fn give_compressor(mut c: Box<CompressorOxide>) {
+    let mut pool = lock(&COMPRESSORS);
+    if pool.len() < POOL_COMPRESSORS {
+        c.reset();
+        pool.push(c);
+    }
+}
+
+fn take_decompressor() -> Box<InflateState> {
+    let pooled = lock(&DECOMPRESSORS).pop();
+    pooled.unwrap_or_else(|| InflateState::new_boxed(DataFormat::Raw))
+}
+
+fn give_decompressor(mut d: Box<InflateState>) {
+    let mut pool = lock(&DECOMPRESSORS);
+    if pool.len() < POOL_DECOMPRESSORS {
+        d.reset(DataFormat::Raw);
+        pool.push(d);
+    }
+}
+
+/// Idle states in the pool: (compressors, decompressors).
+#[cfg(test)]
+fn pooled() -> (usize, usize) {
+    (lock(&COMPRESSORS).len(), lock(&DECOMPRESSORS).len())
+}
+
+// ---------------------------------------------------------------------------
+// Compression.
+
+/// Runs `c` over `msg` with a sync flush and appends the output, without
+/// the `00 00 ff ff` tail, to `out` (RFC 7692 section 7.2.1).
+fn compress_with(c: &mut CompressorOxide, msg: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    if msg.is_empty() {
+        // One empty stored block, the form RFC 7692 section 7.2.3.6 shows;
+        // it leaves any kept context as it was.
+        out.push(0x00);
+        return;
+    }
+    let mut done = 0;
+    loop {
+        // Deflate's worst case is the input plus 5 bytes per 16 KiB stored
+        // block; one step nearly always suffices.
+        let room = (msg.len() - done) + (msg.len() - done) / 8 + 64;
+        let at = out.len();
+        out.resize(at + room, 0);
+        let r = deflate(c, &msg[done..], &mut out[at..], MZFlush::Sync);
+        out.truncate(at + r.bytes_written);
+        done += r.bytes_consumed;
+        // The output had room to spare, so the flush is complete.
+        if done == msg.len() && r.bytes_written < room {
+            break;
+        }
+        if r.status.is_err() && r.bytes_written == 0 && r.bytes_consumed == 0 {
+            // Cannot happen with room to spare; never loop forever.
+            break;
+        }
+    }
+    if out[start..].ends_with(&TAIL) {
+        out.truncate(out.len() - TAIL.len());
+    }
+}
+
+/// Compresses one message with a fresh context, as every connection that
+/// agreed to the sender's no-context-takeover can inflate it: the `Hub`
+/// compresses a broadcast once with this. Appends to `out`.
+pub(crate) fn compress_stateless(msg: &[u8], level: u8, out: &mut Vec<u8>) {
+    let mut c = take_compressor(level);
+    compress_with(&mut c, msg, out);
+    give_compressor(c);
+}
+
+/// The sending half of one connection's deflate context.
+#[derive(Debug)]
+pub(crate) struct Deflater {
+    level: u8,
+    /// `None` without context takeover: a pooled compressor per message.
+    kept: Option<Kept<CompressorOxide>>,
+}
+
+/// A state owned by a connection for context takeover, created on first use.
+struct Kept<T>(Option<Box<T>>);
+
+impl<T> fmt::Debug for Kept<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Kept(state)"
+        } else {
+            "Kept(none yet)"
+        })
+    }
+}
+
+impl Deflater {
+    /// `reset`: the agreement says this side resets its compressor after
+    /// each message ([`Agreement::send_reset`]).
+    pub(crate) fn new(reset: bool, config: &DeflateConfig) -> Deflater {
+        Deflater {
+            level: config.level,
+            kept: if reset { None } else { Some(Kept(None)) },
+        }
+    }
+
+    /// Whether this side sends frames any peer can inflate alone, so a
+    /// shared frame from [`compress_stateless`] may be sent to it.
+    pub(crate) fn is_stateless(&self) -> bool {
+        self.kept.is_none()
+    }
+
+    /// Compresses one message and appends it to `out`. With context
+    /// takeover, messages must go out in the order they were compressed.
+    pub(crate) fn compress(&mut self, msg: &[u8], out: &mut Vec<u8>) {
+        match &mut self.kept {
+            None => compress_stateless(msg, self.level, out),
+            Some(Kept(state)) => {
+                let level = self.level;
+                let c = state.get_or_insert_with(|| take_compressor(level));
+                compress_with(c, msg, out);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Decompression.
+
+/// Why a compressed message could not be inflated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InflateError {
+    /// The inflated message passed the limit (close 1009).
+    TooBig,
+    /// The data is not valid deflate (close 1007: payload inconsistent
+    /// with its type).
+    Corrupt,
+}
+
+impl fmt::Display for InflateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InflateError::TooBig => f.write_str("inflated message too large"),
+            InflateError::Corrupt => f.write_str("invalid deflate data"),
+        }
+    }
+}
+
+/// The receiving half of one connection's deflate context.
+#[derive(Debug)]
+pub(crate) struct Inflater {
+    reset: bool,
+    state: Kept<InflateState>,
+    /// The stream ended with a final block: only the tail may follow.
+    ended: bool,
+}
+
+impl Inflater {
+    /// `reset`: the peer resets its compressor after each message
+    /// ([`Agreement::receive_reset`]).
+    pub(crate) fn new(reset: bool) -> Inflater {
+        Inflater {
+            reset,
+            state: Kept(None),
+            ended: false,
+        }
+    }
+
+    /// Whether a decompressor is held now (between messages only with
+    /// context takeover).
+    pub(crate) fn holds_state(&self) -> bool {
+        self.state.0.is_some()
+    }
+
+    /// Inflates the next piece of a compressed message's payload and
+    /// appends the output to `out`; `last` marks the message's final piece
+    /// (pieces may be whole frames or any part of them). Returns the number
+    /// of bytes appended, so that the caller can check new text as it
+    /// arrives.
+    ///
+    /// # Errors
+    /// [`InflateError::TooBig`] as soon as `out` passes `limit` bytes:
+    /// output is produced in steps that never go past `limit + 1`, so a
+    /// bomb costs at most the limit plus one byte of work and memory.
+    /// [`InflateError::Corrupt`] for invalid data. After an error the
+    /// message is abandoned and the connection must be failed.
+    pub(crate) fn inflate(
+        &mut self,
+        piece: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<usize, InflateError> {
+        let before = out.len();
+        let mut result = self.feed(piece, out, limit);
+        if result.is_ok() && last {
+            result = self.feed(&TAIL, out, limit);
+        }
+        if result.is_err() || (last && self.reset) {
+            self.release();
+        } else if last && self.ended {
+            // A final block ended the stream; the next message starts a new
+            // one (RFC 7692 section 7.2.3.4 allows BFINAL=1).
+            if let Some(d) = &mut self.state.0 {
+                d.reset(DataFormat::Raw);
+            }
+            self.ended = false;
+        }
+        result.map(|()| out.len() - before)
+    }
+
+    fn feed(
+        &mut self,
+        mut input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), InflateError> {
+        let d = self.state.0.get_or_insert_with(take_decompressor);
+        loop {
+            if self.ended {
+                // Only the appended tail (or nothing) may follow a final block.
+                return if input.is_empty() || input == TAIL {
+                    Ok(())
+                } else {
+                    Err(InflateError::Corrupt)
+                };
+            }
+            let room = (limit + 1).saturating_sub(out.len()).min(INFLATE_STEP);
+            if room == 0 {
+                return Err(InflateError::TooBig);
+            }
+            let at = out.len();
+            out.resize(at + room, 0);
+            let r = inflate(d, input, &mut out[at..], MZFlush::None);
+            out.truncate(at + r.bytes_written);
+            input = &input[r.bytes_consumed..];
+            match r.status {
+                Ok(MZStatus::StreamEnd) => self.ended = true,
+                Ok(_) => {}
+                // No progress: all input consumed, nothing pending.
+                Err(MZError::Buf) => {}
+                Err(_) => return Err(InflateError::Corrupt),
+            }
+            if out.len() > limit {
+                return Err(InflateError::TooBig);
+            }
+            if !self.ended && input.is_empty() && r.bytes_written < room {
+                return Ok(());
+            }
+            if r.bytes_written == 0 && r.bytes_consumed == 0 && !self.ended {
+                // Nothing moved although input is left: never spin.
+                return Err(InflateError::Corrupt);
+            }
+        }
+    }
+
+    /// Gives the state back to the pool, reset.
+    fn release(&mut self) {
+        self.ended = false;
+        if let Some(d) = self.state.0.take() {
+            give_decompressor(d);
+        }
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl Drop for Deflater {
+    fn drop(&mut self) {
+        if let Some(Kept(Some(c))) = self.kept.take() {
+            give_compressor(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic generator for test messages.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+    }
+
+    /// Sensor-like JSON of `len` bytes.
+    fn json(len: usize, seed: u64) -> Vec<u8> {
+        let mut rng = Lcg(seed);
+        let mut s = Vec::new();
+        while s.len() < len {
+            let r = format!(
+                "{{\"seq\":{},\"t\":{}.{},\"h\":{}}},",
+                rng.next() % 100_000,
+                15 + rng.next() % 10,
+                rng.next() % 10,
+                35 + rng.next() % 30
+            );
+            s.extend_from_slice(r.as_bytes());
+        }
+        s.truncate(len);
+        s
+    }
+
+    /// Random bytes: incompressible.
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut rng = Lcg(seed);
+        (0..len).map(|_| rng.next() as u8).collect()
+    }
+
+    fn cfg() -> DeflateConfig {
+        DeflateConfig::default()
+    }
+
+    fn takeover() -> DeflateConfig {
+        DeflateConfig {
+            context_takeover: true,
+            ..DeflateConfig::default()
+        }
+    }
+
+    fn accept(values: &[&str], config: &DeflateConfig) -> Option<String> {
+        server_accept(values.iter().map(|v| v.as_bytes()), config).map(|(_, a)| a)
+    }
+
+    #[test]
+    fn grammar() {
+        let e = parse_extensions(b" foo , ,permessage-deflate ;a=1; B = \"x\\\"y\" ;c").unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].name, "foo");
+        assert_eq!(e[1].name, "permessage-deflate");
+        assert_eq!(
+            e[1].params,
+            vec![
+                ("a".into(), Some("1".into())),
+                ("b".into(), Some("x\"y".into())),
+                ("c".into(), None)
+            ]
+        );
+        assert_eq!(parse_extensions(b"").unwrap(), vec![]);
+        assert_eq!(parse_extensions(b" , ").unwrap(), vec![]);
+        for bad in [
+            &b"permessage-deflate; "[..],
+            b"permessage-deflate; a=",
+            b"permessage-deflate; a=\"1",
+            b"permessage-deflate a",
+            b"; a",
+            b"permessage-deflate; a=1 2",
+            b"permessage-deflate; a=\"\x01\"",
+            b"p\xc3\xa9",
+        ] {
+            assert!(
+                parse_extensions(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    /// (offer values, configuration, expected answer or None for declined)
+    macro_rules! server_cases {
+        ($($name:ident: $values:expr, $config:expr => $answer:expr;)*) => {
+            $(
+                #[test]
+                fn $name() {
+                    assert_eq!(accept(&$values, &$config).as_deref(), $answer);
+                }
+            )*
+        };
+    }
+
+    const STATELESS: Option<&str> =
+        Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+
+    server_cases! {
+        plain_offer: ["permessage-deflate"], cfg() => STATELESS;
+        autobahn_default: ["permessage-deflate; client_no_context_takeover; client_max_window_bits"], cfg() => STATELESS;
+        client_bits_value: ["permessage-deflate; client_max_window_bits=10"], cfg() => STATELESS;
+        server_bits_15_echoed: ["permessage-deflate; server_max_window_bits=15"], cfg() => Some(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=15");
+        server_bits_quoted: ["permessage-deflate; server_max_window_bits=\"15\""], cfg() => Some(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=15");
+        server_bits_9_declined: ["permessage-deflate; server_max_window_bits=9"], cfg() => None;
+        server_bits_8_declined: ["permessage-deflate; server_max_window_bits=8"], cfg() => None;
+        first_acceptable_of_three: [
+            "permessage-deflate; client_no_context_takeover; client_max_window_bits; server_no_context_takeover; server_max_window_bits=9, \
+             permessage-deflate; client_no_context_takeover; client_max_window_bits; server_no_context_takeover, \
+             permessage-deflate; client_no_context_takeover; client_max_window_bits"], cfg() => STATELESS;
+        offers_across_headers: ["x-webkit-deflate-frame", "permessage-deflate; server_max_window_bits=12", "permessage-deflate"], cfg() => STATELESS;
+        unknown_param_declined: ["permessage-deflate; foo"], cfg() => None;
+        unknown_then_good: ["permessage-deflate; foo, permessage-deflate"], cfg() => STATELESS;
+        duplicate_declined: ["permessage-deflate; server_no_context_takeover; server_no_context_takeover"], cfg() => None;
+        duplicate_bits_declined: ["permessage-deflate; client_max_window_bits; client_max_window_bits=9"], cfg() => None;
+        valued_flag_declined: ["permessage-deflate; client_no_context_takeover=1"], cfg() => None;
+        missing_value_declined: ["permessage-deflate; server_max_window_bits"], cfg() => None;
+        leading_zero_declined: ["permessage-deflate; client_max_window_bits=09"], cfg() => None;
+        out_of_range_declined: ["permessage-deflate; client_max_window_bits=16"], cfg() => None;
+        malformed_header_declined: ["permessage-deflate; a=\"open"], cfg() => None;
+        malformed_then_good_header: ["permessage-deflate;;", "permessage-deflate"], cfg() => STATELESS;
+        other_extension_only: ["x-foo; bar=1"], cfg() => None;
+        no_header: [], cfg() => None;
+        case_insensitive: ["PerMessage-Deflate; Server_No_Context_Takeover"], cfg() => STATELESS;
+        takeover_plain: ["permessage-deflate"], takeover() => Some("permessage-deflate");
+        takeover_honours_requests: ["permessage-deflate; server_no_context_takeover; client_no_context_takeover"], takeover() => STATELESS;
+        takeover_server_reset_only: ["permessage-deflate; server_no_context_takeover"], takeover() => Some(
+            "permessage-deflate; server_no_context_takeover");
+    }
+
+    #[test]
+    fn answers_parse_and_honour_offers() {
+        // The answer never holds a parameter the offer rules out: it is
+        // itself a valid offer-shaped element, it has no
+        // client_max_window_bits, and server_max_window_bits only when
+        // offered.
+        for offer in [
+            "permessage-deflate",
+            "permessage-deflate; client_max_window_bits",
+            "permessage-deflate; server_max_window_bits=15; client_max_window_bits=8",
+        ] {
+            for config in [cfg(), takeover()] {
+                let (agreed, answer) = server_accept([offer.as_bytes()], &config).unwrap();
+                let ext = parse_extensions(answer.as_bytes()).unwrap();
+                let p = Params::parse(&ext[0]).unwrap();
+                assert_eq!(p.client_max_window_bits, None, "{answer}");
+                assert_eq!(
+                    p.server_max_window_bits.is_some(),
+                    offer.contains("server_max_window_bits"),
+                    "{answer}"
+                );
+                assert_eq!(agreed.server_max_window_bits, WINDOW_BITS);
+                // And a client of this crate accepts it.
+                let client = client_check([answer.as_bytes()], &config).unwrap().unwrap();
+                assert_eq!(
+                    client.server_no_context_takeover,
+                    agreed.server_no_context_takeover
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn client_offer_never_asks_for_client_window_bits() {
+        for config in [cfg(), takeover()] {
+            let offer = client_offer(&config);
+            assert!(!offer.contains("client_max_window_bits"), "{offer}");
+            // Our own server accepts our client's offer.
+            assert!(accept(&[offer.as_str()], &config).is_some());
+        }
+        assert_eq!(
+            client_offer(&cfg()),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        );
+    }
+
+    #[test]
+    fn client_checks_the_answer() {
+        let ok = |v: &str, c: &DeflateConfig| client_check([v.as_bytes()], c);
+        assert_eq!(ok("", &cfg()), Ok(None));
+        assert_eq!(client_check(Vec::<&[u8]>::new(), &cfg()), Ok(None));
+        let a = ok(
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=10",
+            &cfg(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.server_max_window_bits, 10);
+        assert!(
+            a.send_reset(false),
+            "stateless client resets its compressor"
+        );
+        assert!(a.receive_reset(false));
+        for (bad, config) in [
+            ("permessage-deflate; client_max_window_bits=10", takeover()),
+            ("permessage-deflate; client_max_window_bits", takeover()),
+            ("permessage-deflate", cfg()),
+            ("permessage-deflate; server_no_context_takeover; foo", cfg()),
+            ("permessage-deflate; server_max_window_bits=7", takeover()),
+            ("x-foo", cfg()),
+            ("permessage-deflate; server_no_context_takeover, permessage-deflate; server_no_context_takeover", cfg()),
+            ("permessage-deflate; server_no_context_takeover; \"", cfg()),
+        ] {
+            assert!(ok(bad, &config).is_err(), "{bad}");
+        }
+        // With context takeover, a plain answer keeps context both ways.
+        let a = ok("permessage-deflate", &takeover()).unwrap().unwrap();
+        assert!(!a.send_reset(false) && !a.receive_reset(false));
+        // Repeated across two header lines.
+        assert_eq!(
+            client_check(
+                [
+                    &b"permessage-deflate; server_no_context_takeover"[..],
+                    b"permessage-deflate; server_no_context_takeover"
+                ],
+                &cfg()
+            ),
+            Err(NegotiationError::Repeated)
+        );
+    }
+
+    /// Inflates one stateless message as a peer with a window of exactly
+    /// 2^15 bytes and a fresh state would: the wrapping 32 KiB dictionary of
+    /// the inflate core, nothing from earlier messages.
+    fn inflate_fresh(wire: &[u8]) -> Vec<u8> {
+        use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+        let mut input = wire.to_vec();
+        input.extend_from_slice(&TAIL);
+        let mut d = DecompressorOxide::new();
+        let mut window = vec![0u8; 1 << WINDOW_BITS];
+        let mut pos = 0;
+        let mut out = Vec::new();
+        let mut inp = &input[..];
+        loop {
+            let (status, used, written) = decompress(
+                &mut d,
+                inp,
+                &mut window,
+                pos,
+                inflate_flags::TINFL_FLAG_HAS_MORE_INPUT,
+            );
+            out.extend_from_slice(&window[pos..pos + written]);
+            pos = (pos + written) & (window.len() - 1);
+            inp = &inp[used..];
+            assert!((status as i32) >= 0, "{status:?}");
+            if inp.is_empty() && written == 0 {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn stateless_messages_inflate_alone_with_a_15_bit_window() {
+        // Larger than the window, so back-references would reach into an
+        // earlier message if the context were kept.
+        let msgs = [
+            json(100_000, 1),
+            json(40_000, 1),
+            json(100, 1),
+            Vec::new(),
+            noise(70_000, 2),
+        ];
+        let mut d = Deflater::new(true, &cfg());
+        for m in &msgs {
+            let mut wire = Vec::new();
+            d.compress(m, &mut wire);
+            assert!(!wire.ends_with(&TAIL));
+            assert_eq!(&inflate_fresh(&wire), m);
+        }
+        // The same message compresses the same way every time: shareable.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        d.compress(&msgs[1], &mut a);
+        compress_stateless(&msgs[1], cfg().level, &mut b);
+        assert_eq!(a, b);
+        assert!(a.len() < msgs[1].len() / 3, "{}", a.len());
+    }
+
+    #[test]
+    fn empty_message_is_one_zero_byte() {
+        let mut wire = Vec::new();
+        compress_stateless(b"", 3, &mut wire);
+        assert_eq!(wire, [0x00]);
+        let mut out = Vec::new();
+        Inflater::new(true)
+            .inflate(&wire, true, &mut out, 10)
+            .unwrap();
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn takeover_round_trip_uses_the_context() {
+        let mut d = Deflater::new(false, &takeover());
+        let mut i = Inflater::new(false);
+        let m = json(2000, 5);
+        let mut sizes = Vec::new();
+        for _ in 0..3 {
+            let mut wire = Vec::new();
+            d.compress(&m, &mut wire);
+            sizes.push(wire.len());
+            let mut out = Vec::new();
+            i.inflate(&wire, true, &mut out, 1 << 20).unwrap();
+            assert_eq!(out, m);
+            assert!(i.holds_state());
+        }
+        // The repeat is a back-reference into the previous message.
+        assert!(sizes[1] < sizes[0] / 4, "{sizes:?}");
+        // An empty message in between leaves the context as it was.
+        for msg in [&[][..], &m[..]] {
+            let mut wire = Vec::new();
+            d.compress(msg, &mut wire);
+            let mut out = Vec::new();
+            i.inflate(&wire, true, &mut out, 1 << 20).unwrap();
+            assert_eq!(out, msg);
+        }
+        assert!(!d.is_stateless());
+    }
+
+    #[test]
+    fn inflate_piece_by_piece_at_every_split() {
+        let m = json(3000, 9);
+        let mut wire = Vec::new();
+        compress_stateless(&m, 6, &mut wire);
+        let mut i = Inflater::new(true);
+        for split in 0..=wire.len() {
+            let mut out = Vec::new();
+            let mut got = i.inflate(&wire[..split], false, &mut out, m.len()).unwrap();
+            got += i.inflate(&wire[split..], true, &mut out, m.len()).unwrap();
+            assert_eq!(got, m.len());
+            assert_eq!(out, m, "split at {split}");
+            assert!(!i.holds_state(), "stateless inflater kept its state");
+        }
+        // One byte at a time.
+        let mut out = Vec::new();
+        for (n, b) in wire.iter().enumerate() {
+            i.inflate(
+                std::slice::from_ref(b),
+                n + 1 == wire.len(),
+                &mut out,
+                m.len(),
+            )
+            .unwrap();
+        }
+        assert_eq!(out, m);
+    }
+
+    #[test]
+    fn bomb_stops_at_the_limit() {
+        // 64 MiB of zeros deflate to about 64 KiB.
+        let zeros = vec![0u8; 64 << 20];
+        let mut wire = Vec::new();
+        compress_stateless(&zeros, 9, &mut wire);
+        drop(zeros);
+        assert!(wire.len() < 128 * 1024, "{}", wire.len());
+        for limit in [0, 1, 1000, INFLATE_STEP, 1 << 20] {
+            let mut i = Inflater::new(true);
+            let mut out = Vec::new();
+            // Fed in frames of 1 KiB, as a fragmented message would be.
+            let mut err = None;
+            for (n, piece) in wire.chunks(1024).enumerate() {
+                if let Err(e) = i.inflate(piece, (n + 1) * 1024 >= wire.len(), &mut out, limit) {
+                    err = Some(e);
+                    break;
+                }
+            }
+            assert_eq!(err, Some(InflateError::TooBig), "limit {limit}");
+            // At most the limit plus one byte was inflated.
+            assert_eq!(out.len(), limit + 1, "limit {limit}");
+            assert!(!i.holds_state());
+        }
+        // Exactly at the limit is fine.
+        let m = json(5000, 3);
+        let mut wire = Vec::new();
+        compress_stateless(&m, 3, &mut wire);
+        let mut out = Vec::new();
+        Inflater::new(true)
+            .inflate(&wire, true, &mut out, m.len())
+            .unwrap();
+        assert_eq!(out, m);
+        let mut out = Vec::new();
+        assert_eq!(
+            Inflater::new(true).inflate(&wire, true, &mut out, m.len() - 1),
+            Err(InflateError::TooBig)
+        );
+    }
+
+    #[test]
+    fn corrupt_data_is_an_error() {
+        for bad in [
+            &[0xffu8; 16][..],
+            &[0x07],
+            &[0x02, 0xff, 0xff, 0xff],
+            &[0x01, 0x05, 0x00, 0x00, 0x00],
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(
+                Inflater::new(true).inflate(bad, true, &mut out, 1 << 20),
+                Err(InflateError::Corrupt),
+                "{bad:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn final_block_then_new_stream() {
+        // A sender may end a message with BFINAL=1 (RFC 7692 section
+        // 7.2.3.4); the next message then starts a fresh stream.
+        let final_block = miniz_oxide::deflate::compress_to_vec(b"hello hello hello", 6);
+        let mut i = Inflater::new(false);
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            i.inflate(&final_block, true, &mut out, 100).unwrap();
+            assert_eq!(out, b"hello hello hello");
+        }
+        // But nothing other than the tail may follow the final block.
+        let mut trailing = final_block.clone();
+        trailing.push(0x00);
+        let mut out = Vec::new();
+        assert_eq!(
+            Inflater::new(true).inflate(&trailing, true, &mut out, 100),
+            Err(InflateError::Corrupt)
+        );
+    }
+
+    #[test]
+    fn pool_is_bounded() {
+        // Many messages in flight at once borrow many states; afterwards the
+        // pool keeps no more than its bound.
+        let wire = {
+            let mut w = Vec::new();
+            compress_stateless(&json(500, 1), 3, &mut w);
+            w
+        };
+        let mut inflaters: Vec<Inflater> = (0..POOL_DECOMPRESSORS * 3)
+            .map(|_| Inflater::new(true))
+            .collect();
+        for i in &mut inflaters {
+            let mut out = Vec::new();
+            // First half only: the message is still in flight.
+            i.inflate(&wire[..wire.len() / 2], false, &mut out, 1 << 20)
+                .unwrap();
+            assert!(i.holds_state());
+        }
+        drop(inflaters);
+        let deflaters: Vec<Deflater> = (0..POOL_COMPRESSORS * 3)
+            .map(|_| {
+                let mut d = Deflater::new(false, &takeover());
+                d.compress(b"x", &mut Vec::new());
+                d
+            })
+            .collect();
+        drop(deflaters);
+        let (c, d) = pooled();
+        assert!(c <= POOL_COMPRESSORS && d <= POOL_DECOMPRESSORS, "{c} {d}");
+    }
+
+    #[test]
+    fn threshold() {
+        let c = cfg();
+        assert!(!c.compresses(c.threshold - 1));
+        assert!(c.compresses(c.threshold));
+    }
+}
