@@ -68,10 +68,10 @@ pub(crate) struct DeflateConfig {
     /// messages, at [`COMPRESSOR_BYTES`] + [`DECOMPRESSOR_BYTES`] per
     /// connection. Defaults to `false`.
     pub(crate) context_takeover: bool,
-    /// Compression level, 1 (fastest) to 9. Defaults to 3 (DESIGN.md).
+    /// Compression level, 1 (fastest) to 9. Defaults to 1 (DESIGN.md).
     pub(crate) level: u8,
-    /// Messages shorter than this go out uncompressed. Defaults to 64 bytes
-    /// (DESIGN.md).
+    /// Messages shorter than this go out uncompressed. Defaults to 128
+    /// bytes (DESIGN.md).
     pub(crate) threshold: usize,
 }
 
@@ -79,8 +79,8 @@ impl Default for DeflateConfig {
     fn default() -> Self {
         DeflateConfig {
             context_takeover: false,
-            level: 3,
-            threshold: 64,
+            level: 1,
+            threshold: 128,
         }
     }
 }
@@ -700,7 +700,10 @@ impl Inflater {
                     Err(InflateError::Corrupt)
                 };
             }
-            let room = (limit + 1).saturating_sub(out.len()).min(INFLATE_STEP);
+            let room = limit
+                .saturating_add(1)
+                .saturating_sub(out.len())
+                .min(INFLATE_STEP);
             if room == 0 {
                 return Err(InflateError::TooBig);
             }
@@ -1130,6 +1133,11 @@ mod tests {
             assert_eq!(out.len(), limit + 1, "limit {limit}");
             assert!(!i.holds_state());
         }
+        // No overflow at the largest limit.
+        let mut out = Vec::new();
+        Inflater::new(true)
+            .inflate(&wire[..100], false, &mut out, usize::MAX)
+            .unwrap();
         // Exactly at the limit is fine.
         let m = json(5000, 3);
         let mut wire = Vec::new();
@@ -1214,6 +1222,18 @@ mod tests {
         drop(deflaters);
         let (c, d) = pooled();
         assert!(c <= POOL_COMPRESSORS && d <= POOL_DECOMPRESSORS, "{c} {d}");
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(
+            cfg(),
+            DeflateConfig {
+                context_takeover: false,
+                level: 1,
+                threshold: 128
+            }
+        );
     }
 
     #[test]
