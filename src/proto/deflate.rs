@@ -700,10 +700,13 @@ impl Inflater {
                     Err(InflateError::Corrupt)
                 };
             }
+            // The spare capacity, at least 1 KiB: small messages zero and
+            // allocate little, large ones grow the buffer by doubling.
+            let step = (out.capacity() - out.len()).clamp(1024, INFLATE_STEP);
             let room = limit
                 .saturating_add(1)
                 .saturating_sub(out.len())
-                .min(INFLATE_STEP);
+                .min(step);
             if room == 0 {
                 return Err(InflateError::TooBig);
             }
