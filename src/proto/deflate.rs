@@ -703,10 +703,7 @@ impl Inflater {
             // The spare capacity, at least 1 KiB: small messages zero and
             // allocate little, large ones grow the buffer by doubling.
             let step = (out.capacity() - out.len()).clamp(1024, INFLATE_STEP);
-            let room = limit
-                .saturating_add(1)
-                .saturating_sub(out.len())
-                .min(step);
+            let room = limit.saturating_add(1).saturating_sub(out.len()).min(step);
             if room == 0 {
                 return Err(InflateError::TooBig);
             }
@@ -1082,6 +1079,63 @@ mod tests {
             assert_eq!(out, msg);
         }
         assert!(!d.is_stateless());
+    }
+
+    /// Decodes hex written by the test below.
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn inflates_a_9_bit_window_stream_with_context_takeover() {
+        // Two messages from C zlib (Python's `zlib.compressobj(6, DEFLATED,
+        // -9, 1)`, sync flush, tail stripped): a client that was granted
+        // client_max_window_bits=9, keeping its context. The second message
+        // refers back into the first.
+        let json: Vec<u8> = (0..60)
+            .flat_map(|i| {
+                format!(
+                    "{{\"seq\":{},\"t\":2{}.{},\"h\":4{}}},",
+                    i,
+                    i % 10,
+                    i % 7,
+                    i % 5
+                )
+                .into_bytes()
+            })
+            .collect();
+        let first = unhex(concat!(
+            "5cce410ac3300c44d1bb781d844792ed24f729745bda5de8dd5b186499ec3ebccdbfcafbf12a67ddcaa79c5a",
+            "e51fcf727afd6e170514082898a21415a5e814a39818c5a638c5c5293ea5519ab4fb41a774e9f7834119719d",
+            "073b658feb3c3828475ce7012aa9c6762e0024c4773e40491ae3390123599ce7059ce4b1be6c34528bf765a3",
+            "937acc2f1b83f463728e8d0088411808b66483fd86fe1bfb407383e24df691b746898abc355ad4e4a7114bb4",
+            "c84f23b668939f468428c84f235294e4a7114774c85be38a2e796b7ca28fbc359ee891b746898abc355ad4e4",
+            "a7914bb4c84f23b768939f468628c84f235394e4a7914774c85be38a2e796b7ca28fbc359ee891b746898abc",
+            "355ad4e4a7719668fd4ccec90d03311003c19456d25047fe89d900d118beeb53e4bb51c334c877a3a66992ef",
+            "462dd322df8d2a53918f864c221f8d6ddae4a3714c877c34aee9928fc6333df2ddd067fac87743c334c87743",
+            "d334c97743cbb4c87743652af2d19049e4a3b14d9b7c348ee9908fc6355df2d178a647fedff801",
+        ));
+        let second = unhex(concat!(
+            "5cceb90d44310cc4d08e3e24f9eebfb10db883311c33e0fba7a084565624257532a228a5910d8dd2f431a153",
+            "fad75fc1a08c6fbc824999df7c058bb2a4b66053b6d4161cca91da820c52886d422629e5b6218b54821b918d",
+            "d424b7223ba98b7e310669c87e3126690a7f311669097f3136690b7f310ee9086f4605298437a39294c29b51",
+            "452ae1cdf83139e7460084400c0453827d0ec83fb13354532bbb9d8e1425f96944898abc355ad4e4adf1893e",
+            "f2d638a243de1a5774c95be3891ef969e4122df2d3c82ddae4a791210af2d3c81425f96964898abc355ad4e4",
+            "adf1893ef2d638a243de1a5774c95be3891ef969d4122df2d3a82ddae4a751210af2d3a81425f96954898abc",
+            "355ad4e4adf13339e7360003310cc056ba4f7ef65f2c0104c1aad93048a1bc359294ca5ba348a5bc359ad4ca",
+            "4f038bb4949f0636692b3f0d1cd2517e1ab8a4abfc34f0484f796b8004e5ad11a450de1a494ae5ad51a452de",
+            "1a4d6ae5ffc607",
+        ));
+        assert!(second.len() < first.len());
+        let mut i = Inflater::new(false);
+        for wire in [first, second] {
+            let mut out = Vec::new();
+            i.inflate(&wire, true, &mut out, json.len()).unwrap();
+            assert_eq!(out, json);
+        }
     }
 
     #[test]
