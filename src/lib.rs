@@ -158,7 +158,7 @@ mod writer;
 pub use backoff::Backoff;
 pub use client::{connect, Client, ClientHandle};
 pub use client_handshake::{Refusal, Response};
-pub use config::Config;
+pub use config::{Config, Deflate};
 pub use error::{Error, HandshakeError, ProtocolError, Result, Timeout};
 pub use handshake::{accept, accept_key};
 pub use hub::Hub;

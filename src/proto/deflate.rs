@@ -59,31 +59,9 @@ pub(crate) const COMPRESSOR_BYTES: usize = 294 * 1024;
 /// window and the Huffman tables.
 pub(crate) const DECOMPRESSOR_BYTES: usize = 42 * 1024;
 
-/// How a connection uses permessage-deflate. Part of the connection's
-/// configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DeflateConfig {
-    /// Keep each direction's compression context from one message to the
-    /// next, unless the peer asks otherwise. Better ratios for similar small
-    /// messages, at [`COMPRESSOR_BYTES`] + [`DECOMPRESSOR_BYTES`] per
-    /// connection. Defaults to `false`.
-    pub(crate) context_takeover: bool,
-    /// Compression level, 1 (fastest) to 9. Defaults to 1 (DESIGN.md).
-    pub(crate) level: u8,
-    /// Messages shorter than this go out uncompressed. Defaults to 128
-    /// bytes (DESIGN.md).
-    pub(crate) threshold: usize,
-}
-
-impl Default for DeflateConfig {
-    fn default() -> Self {
-        DeflateConfig {
-            context_takeover: false,
-            level: 1,
-            threshold: 128,
-        }
-    }
-}
+/// How a connection uses permessage-deflate: the public
+/// [`Deflate`](crate::Deflate) settings.
+pub(crate) use crate::config::Deflate as DeflateConfig;
 
 impl DeflateConfig {
     /// Whether a message of `len` bytes should be compressed.
