@@ -24,7 +24,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use miniz_oxide::deflate::core::CompressorOxide;
 use miniz_oxide::deflate::stream::deflate;
-use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+use miniz_oxide::inflate::stream::{inflate, InflateState, MinReset};
+use miniz_oxide::inflate::TINFLStatus;
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 /// The extension's name in `Sec-WebSocket-Extensions`.
@@ -433,39 +435,64 @@ where
 // ---------------------------------------------------------------------------
 // The pool.
 
+/// Compressors, clean: new, or after a message's full flush.
 static COMPRESSORS: Mutex<Vec<Box<CompressorOxide>>> = Mutex::new(Vec::new());
-static DECOMPRESSORS: Mutex<Vec<Box<InflateState>>> = Mutex::new(Vec::new());
+/// Decompressors for messages inflated alone; re-initialised when taken.
+static DECOMPRESSORS: Mutex<Vec<Box<DecompressorOxide>>> = Mutex::new(Vec::new());
 
-/// The pool holds only reset states, so a panic elsewhere while it was
+/// The pool holds only clean states, so a panic elsewhere while it was
 /// locked leaves nothing inconsistent.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Builds a state on a short-lived thread with a 1 MiB stack. miniz_oxide
+/// builds its states by value before boxing them (a compressor holds a
+/// 64 KiB buffer inline, a stream decompressor its 32 KiB window), which a
+/// connection thread's small stack ([`Config::stack_size`]) cannot hold in
+/// a debug build. Only when the pool has no idle state; if no thread can be
+/// started, the state is built here.
+///
+/// [`Config::stack_size`]: crate::Config::stack_size
+fn build<T: Send + 'static>(make: fn() -> Box<T>) -> Box<T> {
+    std::thread::Builder::new()
+        .name("tinyws-deflate".into())
+        .stack_size(1 << 20)
+        .spawn(make)
+        .ok()
+        .and_then(|t| t.join().ok())
+        .unwrap_or_else(make)
+}
+
+fn new_compressor() -> Box<CompressorOxide> {
+    build(|| Box::new(CompressorOxide::new(0)))
+}
+
 fn take_compressor(level: u8) -> Box<CompressorOxide> {
     let pooled = lock(&COMPRESSORS).pop();
-    let mut c = pooled.unwrap_or_else(|| Box::new(CompressorOxide::new(0)));
+    let mut c = pooled.unwrap_or_else(new_compressor);
     c.set_format_and_level(DataFormat::Raw, level.clamp(1, 9));
     c
 }
 
-fn give_compressor(mut c: Box<CompressorOxide>) {
+/// Takes back a compressor whose last message ended with a full flush.
+fn give_compressor(c: Box<CompressorOxide>) {
     let mut pool = lock(&COMPRESSORS);
     if pool.len() < POOL_COMPRESSORS {
-        c.reset();
         pool.push(c);
     }
 }
 
-fn take_decompressor() -> Box<InflateState> {
+fn take_decompressor() -> Box<DecompressorOxide> {
     let pooled = lock(&DECOMPRESSORS).pop();
-    pooled.unwrap_or_else(|| InflateState::new_boxed(DataFormat::Raw))
+    let mut d = pooled.unwrap_or_else(|| build(|| Box::new(DecompressorOxide::new())));
+    d.init();
+    d
 }
 
-fn give_decompressor(mut d: Box<InflateState>) {
+fn give_decompressor(d: Box<DecompressorOxide>) {
     let mut pool = lock(&DECOMPRESSORS);
     if pool.len() < POOL_DECOMPRESSORS {
-        d.reset(DataFormat::Raw);
         pool.push(d);
     }
 }
@@ -479,9 +506,11 @@ fn pooled() -> (usize, usize) {
 // ---------------------------------------------------------------------------
 // Compression.
 
-/// Runs `c` over `msg` with a sync flush and appends the output, without
-/// the `00 00 ff ff` tail, to `out` (RFC 7692 section 7.2.1).
-fn compress_with(c: &mut CompressorOxide, msg: &[u8], out: &mut Vec<u8>) {
+/// Runs `c` over `msg` and appends the output, without the `00 00 ff ff`
+/// tail, to `out` (RFC 7692 section 7.2.1). `MZFlush::Sync` keeps the
+/// context for the next message; `MZFlush::Full` also forgets it, in place,
+/// so the compressor is clean again for any connection.
+fn compress_with(c: &mut CompressorOxide, msg: &[u8], out: &mut Vec<u8>, flush: MZFlush) {
     let start = out.len();
     if msg.is_empty() {
         // One empty stored block, the form RFC 7692 section 7.2.3.6 shows;
@@ -496,7 +525,7 @@ fn compress_with(c: &mut CompressorOxide, msg: &[u8], out: &mut Vec<u8>) {
         let room = (msg.len() - done) + (msg.len() - done) / 8 + 64;
         let at = out.len();
         out.resize(at + room, 0);
-        let r = deflate(c, &msg[done..], &mut out[at..], MZFlush::Sync);
+        let r = deflate(c, &msg[done..], &mut out[at..], flush);
         out.truncate(at + r.bytes_written);
         done += r.bytes_consumed;
         // The output had room to spare, so the flush is complete.
@@ -518,7 +547,7 @@ fn compress_with(c: &mut CompressorOxide, msg: &[u8], out: &mut Vec<u8>) {
 /// compresses a broadcast once with this. Appends to `out`.
 pub(crate) fn compress_stateless(msg: &[u8], level: u8, out: &mut Vec<u8>) {
     let mut c = take_compressor(level);
-    compress_with(&mut c, msg, out);
+    compress_with(&mut c, msg, out, MZFlush::Full);
     give_compressor(c);
 }
 
@@ -567,8 +596,13 @@ impl Deflater {
             None => compress_stateless(msg, self.level, out),
             Some(Kept(state)) => {
                 let level = self.level;
-                let c = state.get_or_insert_with(|| take_compressor(level));
-                compress_with(c, msg, out);
+                // Its own, never pooled: its context is this connection's.
+                let c = state.get_or_insert_with(|| {
+                    let mut c = new_compressor();
+                    c.set_format_and_level(DataFormat::Raw, level.clamp(1, 9));
+                    c
+                });
+                compress_with(c, msg, out, MZFlush::Sync);
             }
         }
     }
@@ -582,8 +616,7 @@ impl Deflater {
 pub(crate) enum InflateError {
     /// The inflated message passed the limit (close 1009).
     TooBig,
-    /// The data is not valid deflate (close 1007: payload inconsistent
-    /// with its type).
+    /// The data is not valid deflate (close 1002).
     Corrupt,
 }
 
@@ -596,11 +629,22 @@ impl fmt::Display for InflateError {
     }
 }
 
+/// Where a connection's inflate state lives.
+#[derive(Debug)]
+enum Window {
+    /// Each message alone: a pooled decompressor while a message arrives,
+    /// whose window is the message itself (the output buffer), so no
+    /// back-reference can reach before the message's start.
+    Pooled(Kept<DecompressorOxide>),
+    /// Context takeover: the connection's own decompressor and 32 KiB
+    /// window, kept between messages.
+    Kept(Kept<InflateState>),
+}
+
 /// The receiving half of one connection's deflate context.
 #[derive(Debug)]
 pub(crate) struct Inflater {
-    reset: bool,
-    state: Kept<InflateState>,
+    state: Window,
     /// The stream ended with a final block: only the tail may follow.
     ended: bool,
 }
@@ -610,8 +654,11 @@ impl Inflater {
     /// ([`Agreement::receive_reset`]).
     pub(crate) fn new(reset: bool) -> Inflater {
         Inflater {
-            reset,
-            state: Kept(None),
+            state: if reset {
+                Window::Pooled(Kept(None))
+            } else {
+                Window::Kept(Kept(None))
+            },
             ended: false,
         }
     }
@@ -620,14 +667,17 @@ impl Inflater {
     /// context takeover).
     #[cfg(test)]
     pub(crate) fn holds_state(&self) -> bool {
-        self.state.0.is_some()
+        match &self.state {
+            Window::Pooled(k) => k.0.is_some(),
+            Window::Kept(k) => k.0.is_some(),
+        }
     }
 
     /// Inflates the next piece of a compressed message's payload and
-    /// appends the output to `out`; `last` marks the message's final piece
-    /// (pieces may be whole frames or any part of them). Returns the number
-    /// of bytes appended, so that the caller can check new text as it
-    /// arrives.
+    /// appends the output to `out`, which holds this message's output so
+    /// far and nothing else; `last` marks the message's final piece (pieces
+    /// may be whole frames or any part of them). Returns the number of
+    /// bytes appended, so that the caller can check new text as it arrives.
     ///
     /// # Errors
     /// [`InflateError::TooBig`] as soon as `out` passes `limit` bytes:
@@ -647,15 +697,10 @@ impl Inflater {
         if result.is_ok() && last {
             result = self.feed(&TAIL, out, limit);
         }
-        if result.is_err() || (last && self.reset) {
+        if result.is_err() {
             self.release();
-        } else if last && self.ended {
-            // A final block ended the stream; the next message starts a new
-            // one (RFC 7692 section 7.2.3.4 allows BFINAL=1).
-            if let Some(d) = &mut self.state.0 {
-                d.reset(DataFormat::Raw);
-            }
-            self.ended = false;
+        } else if last {
+            self.end_message();
         }
         result.map(|()| out.len() - before)
     }
@@ -666,7 +711,6 @@ impl Inflater {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
-        let d = self.state.0.get_or_insert_with(take_decompressor);
         loop {
             if self.ended {
                 // Only the appended tail (or nothing) may follow a final block.
@@ -685,27 +729,72 @@ impl Inflater {
             }
             let at = out.len();
             out.resize(at + room, 0);
-            let r = inflate(d, input, &mut out[at..], MZFlush::None);
-            out.truncate(at + r.bytes_written);
-            input = &input[r.bytes_consumed..];
-            match r.status {
-                Ok(MZStatus::StreamEnd) => self.ended = true,
-                Ok(_) => {}
-                // No progress: all input consumed, nothing pending.
-                Err(MZError::Buf) => {}
-                Err(_) => return Err(InflateError::Corrupt),
-            }
+            let (used, written, more) = match &mut self.state {
+                Window::Pooled(Kept(slot)) => {
+                    let d = slot.get_or_insert_with(take_decompressor);
+                    let flags = inflate_flags::TINFL_FLAG_HAS_MORE_INPUT
+                        | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+                    let (status, used, written) = decompress(d, input, out, at, flags);
+                    let more = match status {
+                        TINFLStatus::Done => {
+                            self.ended = true;
+                            false
+                        }
+                        TINFLStatus::NeedsMoreInput => false,
+                        TINFLStatus::HasMoreOutput => true,
+                        _ => {
+                            out.truncate(at);
+                            return Err(InflateError::Corrupt);
+                        }
+                    };
+                    (used, written, more)
+                }
+                Window::Kept(Kept(slot)) => {
+                    let d = slot
+                        .get_or_insert_with(|| build(|| InflateState::new_boxed(DataFormat::Raw)));
+                    let r = inflate(d, input, &mut out[at..], MZFlush::None);
+                    let more = match r.status {
+                        Ok(MZStatus::StreamEnd) => {
+                            self.ended = true;
+                            false
+                        }
+                        // Output full: more may be pending in the window.
+                        Ok(_) => r.bytes_written == room,
+                        // No progress: all input consumed, nothing pending.
+                        Err(MZError::Buf) => false,
+                        Err(_) => {
+                            out.truncate(at);
+                            return Err(InflateError::Corrupt);
+                        }
+                    };
+                    (r.bytes_consumed, r.bytes_written, more)
+                }
+            };
+            out.truncate(at + written);
+            input = &input[used..];
             if out.len() > limit {
                 return Err(InflateError::TooBig);
             }
-            if !self.ended && input.is_empty() && r.bytes_written < room {
+            if !self.ended && !more && input.is_empty() {
                 return Ok(());
             }
-            if r.bytes_written == 0 && r.bytes_consumed == 0 && !self.ended {
+            if used == 0 && written == 0 && !self.ended && !more {
                 // Nothing moved although input is left: never spin.
                 return Err(InflateError::Corrupt);
             }
         }
+    }
+
+    /// The message is complete: a pooled state goes back; a kept one stays,
+    /// restarted if a final block ended its stream (RFC 7692 section
+    /// 7.2.3.4 allows BFINAL=1; the next message then starts a new one).
+    fn end_message(&mut self) {
+        match &mut self.state {
+            Window::Pooled(_) => self.release(),
+            Window::Kept(Kept(Some(d))) if self.ended => d.reset_as(MinReset),
+            Window::Kept(_) => {}
+        }
+        self.ended = false;
     }
 
     /// Drops the message in progress and gives the state back to the pool:
@@ -714,11 +803,17 @@ impl Inflater {
         self.release();
     }
 
-    /// Gives the state back to the pool, reset.
+    /// Gives a pooled state back; drops a kept one, whose window holds
+    /// this connection's data.
     fn release(&mut self) {
         self.ended = false;
-        if let Some(d) = self.state.0.take() {
-            give_decompressor(d);
+        match &mut self.state {
+            Window::Pooled(Kept(slot)) => {
+                if let Some(d) = slot.take() {
+                    give_decompressor(d);
+                }
+            }
+            Window::Kept(k) => k.0 = None,
         }
     }
 }
@@ -726,14 +821,6 @@ impl Inflater {
 impl Drop for Inflater {
     fn drop(&mut self) {
         self.release();
-    }
-}
-
-impl Drop for Deflater {
-    fn drop(&mut self) {
-        if let Some(Kept(Some(c))) = self.kept.take() {
-            give_compressor(c);
-        }
     }
 }
 
@@ -1118,6 +1205,26 @@ mod tests {
             i.inflate(&wire, true, &mut out, json.len()).unwrap();
             assert_eq!(out, json);
         }
+    }
+
+    #[test]
+    fn no_reference_before_the_message_start() {
+        // A message compressed with context refers back into the one before;
+        // inflated alone (and with a pooled decompressor that inflated
+        // something else before) that is an error, never stale bytes.
+        let m = json(2000, 5);
+        let mut d = Deflater::new(false, &takeover());
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        d.compress(&m, &mut first);
+        d.compress(&m, &mut second);
+        let mut i = Inflater::new(true);
+        let mut out = Vec::new();
+        i.inflate(&first, true, &mut out, 1 << 20).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(
+            i.inflate(&second, true, &mut out, 1 << 20),
+            Err(InflateError::Corrupt)
+        );
     }
 
     #[test]
