@@ -26,7 +26,11 @@ fn main() {
         .max_fragments(usize::MAX)
         .allow_any_origin(true)
         .stack_size(256 * 1024)
-        .deflate(if deflate { Some(Deflate::default()) } else { None });
+        .deflate(if deflate {
+            Some(Deflate::default())
+        } else {
+            None
+        });
     let result = Server::bind(&addr, &config).and_then(|server| {
         println!("autobahn echo server on ws://{}", server.local_addr()?);
         server.serve(|mut ws| {
