@@ -46,6 +46,7 @@
 //! | `trusted_proxies` | none | proxies whose forwarding headers are believed |
 //! | `stack_size` | 64 KiB | each connection thread's stack |
 //! | `spare_threads` | 8 | threads kept (up to 30 s) for the next connection |
+//! | `deflate` | `None` | permessage-deflate, with the `deflate` feature |
 //!
 //! The request head is read into a fixed 8 KiB buffer with at most 64
 //! headers (HTTP 431 beyond).
