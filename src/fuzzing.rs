@@ -227,7 +227,9 @@ pub fn inflate_pieces(
 #[cfg(feature = "deflate")]
 pub fn deflate_message(msg: &[u8], level: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    crate::proto::deflate::compress_stateless(msg, level, &mut out);
+    assert!(crate::proto::deflate::compress_stateless(
+        msg, level, &mut out
+    ));
     out
 }
 
@@ -243,7 +245,7 @@ pub fn deflate_messages(msgs: &[&[u8]], takeover: bool) -> Vec<Vec<u8>> {
     msgs.iter()
         .map(|m| {
             let mut out = Vec::new();
-            d.compress(m, &mut out);
+            assert!(d.compress(m, &mut out));
             out
         })
         .collect()

@@ -116,20 +116,22 @@ impl Hub {
         // Compressed once, for every subscriber that inflates each message
         // alone (no context takeover on our side): DESIGN.md, "The hub".
         #[cfg(feature = "deflate")]
-        let mut wire: Option<Vec<u8>> = None;
+        let mut wire: Option<Option<Vec<u8>>> = None;
         let mut dead = Vec::new();
         let mut delivered = 0;
         for sender in &snapshot {
             #[cfg(feature = "deflate")]
             let compressed = match (sender.writer.shared_deflate(), outgoing.frame()) {
-                (Some(d), Some((op, payload))) if d.compresses(payload.len()) => {
-                    let wire = wire.get_or_insert_with(|| {
+                (Some(d), Some((op, payload))) if d.compresses(payload.len()) => wire
+                    .get_or_insert_with(|| {
                         let mut w = Vec::with_capacity(payload.len() / 2 + 64);
-                        crate::proto::deflate::compress_stateless(payload, d.level, &mut w);
-                        w
-                    });
-                    prepare(op, crate::writer::RSV1, wire, None).ok()
-                }
+                        // None: no compressor could be had; everyone gets
+                        // the plain frame.
+                        crate::proto::deflate::compress_stateless(payload, d.level, &mut w)
+                            .then_some(w)
+                    })
+                    .as_ref()
+                    .and_then(|w| prepare(op, crate::writer::RSV1, w, None).ok()),
                 _ => None,
             };
             #[cfg(not(feature = "deflate"))]

@@ -276,14 +276,19 @@ impl Writer {
         let mask = self.keys.as_deref().map(MaskKeys::next_key);
         match &c.kept {
             None => {
-                compress_stateless(payload, c.settings.level, &mut wire);
+                if !compress_stateless(payload, c.settings.level, &mut wire) {
+                    return self.write_plain(own, opcode, payload);
+                }
                 let frame = prepare(opcode, RSV1, &wire, mask)?;
                 let out = self.lock();
                 self.write_locked(out, own, frame.head(), frame.payload(), false, None)
             }
             Some(kept) => {
                 let mut deflater = kept.lock().unwrap_or_else(|p| p.into_inner());
-                deflater.compress(payload, &mut wire);
+                if !deflater.compress(payload, &mut wire) {
+                    // Sent plain, the message leaves the context untouched.
+                    return self.write_plain(own, opcode, payload);
+                }
                 let frame = prepare(opcode, RSV1, &wire, mask)?;
                 let out = self.lock();
                 let result =
@@ -292,6 +297,19 @@ impl Writer {
                 result
             }
         }
+    }
+
+    /// Writes a data message uncompressed: when no compressor could be had.
+    #[cfg(feature = "deflate")]
+    fn write_plain(
+        &self,
+        own: Option<&mut dyn Stream>,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> Result<()> {
+        let frame = self.prepare(opcode, payload)?;
+        let out = self.lock();
+        self.write_locked(out, own, frame.head(), frame.payload(), false, None)
     }
 
     /// Sends what [`WebSocket::send`](crate::WebSocket::send) and

@@ -446,33 +446,49 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Builds a state on a short-lived thread with a 1 MiB stack. miniz_oxide
-/// builds its states by value before boxing them (a compressor holds a
-/// 64 KiB buffer inline, a stream decompressor its 32 KiB window), which a
-/// connection thread's small stack ([`Config::stack_size`]) cannot hold in
-/// a debug build. Only when the pool has no idle state; if no thread can be
-/// started, the state is built here.
+/// Builds a state on a short-lived thread with a 1 MiB stack, or `None` if
+/// no thread could be started. miniz_oxide builds its states by value
+/// before boxing them (a compressor holds a 64 KiB buffer inline, a stream
+/// decompressor its 32 KiB window), which a connection thread's small stack
+/// ([`Config::stack_size`]) cannot hold. `make` runs only on the new
+/// thread: called here, even as a fallback, its frame would reserve the
+/// space in this one. Only when the pool has no idle state.
 ///
 /// [`Config::stack_size`]: crate::Config::stack_size
-fn build<T: Send + 'static>(make: fn() -> Box<T>) -> Box<T> {
+fn build<T: Send + 'static>(make: fn() -> Box<T>) -> Option<Box<T>> {
     std::thread::Builder::new()
         .name("tinyws-deflate".into())
         .stack_size(1 << 20)
         .spawn(make)
         .ok()
         .and_then(|t| t.join().ok())
-        .unwrap_or_else(make)
 }
 
-fn new_compressor() -> Box<CompressorOxide> {
-    build(|| Box::new(CompressorOxide::new(0)))
+#[inline(never)]
+fn make_compressor() -> Box<CompressorOxide> {
+    Box::new(CompressorOxide::new(0))
 }
 
-fn take_compressor(level: u8) -> Box<CompressorOxide> {
+#[inline(never)]
+fn make_decompressor() -> Box<DecompressorOxide> {
+    Box::new(DecompressorOxide::new())
+}
+
+#[inline(never)]
+fn make_inflate_state() -> Box<InflateState> {
+    InflateState::new_boxed(DataFormat::Raw)
+}
+
+/// A clean compressor at `level`, or `None` if none could be built: the
+/// message then goes out uncompressed.
+fn take_compressor(level: u8) -> Option<Box<CompressorOxide>> {
     let pooled = lock(&COMPRESSORS).pop();
-    let mut c = pooled.unwrap_or_else(new_compressor);
+    let mut c = match pooled {
+        Some(c) => c,
+        None => build(make_compressor)?,
+    };
     c.set_format_and_level(DataFormat::Raw, level.clamp(1, 9));
-    c
+    Some(c)
 }
 
 /// Takes back a compressor whose last message ended with a full flush.
@@ -485,7 +501,10 @@ fn give_compressor(c: Box<CompressorOxide>) {
 
 fn take_decompressor() -> Box<DecompressorOxide> {
     let pooled = lock(&DECOMPRESSORS).pop();
-    let mut d = pooled.unwrap_or_else(|| build(|| Box::new(DecompressorOxide::new())));
+    // 10 KiB: built here if no thread can be started, in a frame of its own.
+    let mut d = pooled
+        .or_else(|| build(make_decompressor))
+        .unwrap_or_else(make_decompressor);
     d.init();
     d
 }
@@ -544,11 +563,19 @@ fn compress_with(c: &mut CompressorOxide, msg: &[u8], out: &mut Vec<u8>, flush: 
 
 /// Compresses one message with a fresh context, as every connection that
 /// agreed to the sender's no-context-takeover can inflate it: the `Hub`
-/// compresses a broadcast once with this. Appends to `out`.
-pub(crate) fn compress_stateless(msg: &[u8], level: u8, out: &mut Vec<u8>) {
-    let mut c = take_compressor(level);
-    compress_with(&mut c, msg, out, MZFlush::Full);
-    give_compressor(c);
+/// compresses a broadcast once with this. Appends to `out`; `false` (and
+/// nothing appended) if no compressor could be had, and the message must
+/// go out uncompressed.
+#[must_use]
+pub(crate) fn compress_stateless(msg: &[u8], level: u8, out: &mut Vec<u8>) -> bool {
+    match take_compressor(level) {
+        Some(mut c) => {
+            compress_with(&mut c, msg, out, MZFlush::Full);
+            give_compressor(c);
+            true
+        }
+        None => false,
+    }
 }
 
 /// The sending half of one connection's deflate context.
@@ -589,20 +616,26 @@ impl Deflater {
         self.kept.is_none()
     }
 
-    /// Compresses one message and appends it to `out`. With context
-    /// takeover, messages must go out in the order they were compressed.
-    pub(crate) fn compress(&mut self, msg: &[u8], out: &mut Vec<u8>) {
+    /// Compresses one message and appends it to `out`; `false` if no
+    /// compressor could be built, and the message must go out uncompressed
+    /// (which leaves a kept context as it was). With context takeover,
+    /// messages must go out in the order they were compressed.
+    #[must_use]
+    pub(crate) fn compress(&mut self, msg: &[u8], out: &mut Vec<u8>) -> bool {
         match &mut self.kept {
             None => compress_stateless(msg, self.level, out),
             Some(Kept(state)) => {
-                let level = self.level;
-                // Its own, never pooled: its context is this connection's.
-                let c = state.get_or_insert_with(|| {
-                    let mut c = new_compressor();
-                    c.set_format_and_level(DataFormat::Raw, level.clamp(1, 9));
-                    c
-                });
-                compress_with(c, msg, out, MZFlush::Sync);
+                if state.is_none() {
+                    // Its own, never pooled: its context is this connection's.
+                    *state = take_compressor(self.level);
+                }
+                match state {
+                    Some(c) => {
+                        compress_with(c, msg, out, MZFlush::Sync);
+                        true
+                    }
+                    None => false,
+                }
             }
         }
     }
@@ -618,6 +651,9 @@ pub(crate) enum InflateError {
     TooBig,
     /// The data is not valid deflate (close 1002).
     Corrupt,
+    /// No decompressor could be built: no thread could be started to
+    /// build it (see [`build`]).
+    Unavailable,
 }
 
 impl fmt::Display for InflateError {
@@ -625,6 +661,7 @@ impl fmt::Display for InflateError {
         match self {
             InflateError::TooBig => f.write_str("inflated message too large"),
             InflateError::Corrupt => f.write_str("invalid deflate data"),
+            InflateError::Unavailable => f.write_str("no memory for a decompressor"),
         }
     }
 }
@@ -750,8 +787,16 @@ impl Inflater {
                     (used, written, more)
                 }
                 Window::Kept(Kept(slot)) => {
-                    let d = slot
-                        .get_or_insert_with(|| build(|| InflateState::new_boxed(DataFormat::Raw)));
+                    if slot.is_none() {
+                        *slot = build(make_inflate_state);
+                    }
+                    let d = match slot {
+                        Some(d) => d,
+                        None => {
+                            out.truncate(at);
+                            return Err(InflateError::Unavailable);
+                        }
+                    };
                     let r = inflate(d, input, &mut out[at..], MZFlush::None);
                     let more = match r.status {
                         Ok(MZStatus::StreamEnd) => {
@@ -1098,14 +1143,14 @@ mod tests {
         let mut d = Deflater::new(true, &cfg());
         for m in &msgs {
             let mut wire = Vec::new();
-            d.compress(m, &mut wire);
+            assert!(d.compress(m, &mut wire));
             assert!(!wire.ends_with(&TAIL));
             assert_eq!(&inflate_fresh(&wire), m);
         }
         // The same message compresses the same way every time: shareable.
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        d.compress(&msgs[1], &mut a);
-        compress_stateless(&msgs[1], cfg().level, &mut b);
+        assert!(d.compress(&msgs[1], &mut a));
+        assert!(compress_stateless(&msgs[1], cfg().level, &mut b));
         assert_eq!(a, b);
         assert!(a.len() < msgs[1].len() / 3, "{}", a.len());
     }
@@ -1113,7 +1158,7 @@ mod tests {
     #[test]
     fn empty_message_is_one_zero_byte() {
         let mut wire = Vec::new();
-        compress_stateless(b"", 3, &mut wire);
+        assert!(compress_stateless(b"", 3, &mut wire));
         assert_eq!(wire, [0x00]);
         let mut out = Vec::new();
         Inflater::new(true)
@@ -1130,7 +1175,7 @@ mod tests {
         let mut sizes = Vec::new();
         for _ in 0..3 {
             let mut wire = Vec::new();
-            d.compress(&m, &mut wire);
+            assert!(d.compress(&m, &mut wire));
             sizes.push(wire.len());
             let mut out = Vec::new();
             i.inflate(&wire, true, &mut out, 1 << 20).unwrap();
@@ -1142,7 +1187,7 @@ mod tests {
         // An empty message in between leaves the context as it was.
         for msg in [&[][..], &m[..]] {
             let mut wire = Vec::new();
-            d.compress(msg, &mut wire);
+            assert!(d.compress(msg, &mut wire));
             let mut out = Vec::new();
             i.inflate(&wire, true, &mut out, 1 << 20).unwrap();
             assert_eq!(out, msg);
@@ -1215,8 +1260,8 @@ mod tests {
         let m = json(2000, 5);
         let mut d = Deflater::new(false, &takeover());
         let (mut first, mut second) = (Vec::new(), Vec::new());
-        d.compress(&m, &mut first);
-        d.compress(&m, &mut second);
+        assert!(d.compress(&m, &mut first));
+        assert!(d.compress(&m, &mut second));
         let mut i = Inflater::new(true);
         let mut out = Vec::new();
         i.inflate(&first, true, &mut out, 1 << 20).unwrap();
@@ -1231,7 +1276,7 @@ mod tests {
     fn inflate_piece_by_piece_at_every_split() {
         let m = json(3000, 9);
         let mut wire = Vec::new();
-        compress_stateless(&m, 6, &mut wire);
+        assert!(compress_stateless(&m, 6, &mut wire));
         let mut i = Inflater::new(true);
         for split in 0..=wire.len() {
             let mut out = Vec::new();
@@ -1260,7 +1305,7 @@ mod tests {
         // 64 MiB of zeros deflate to about 64 KiB.
         let zeros = vec![0u8; 64 << 20];
         let mut wire = Vec::new();
-        compress_stateless(&zeros, 9, &mut wire);
+        assert!(compress_stateless(&zeros, 9, &mut wire));
         drop(zeros);
         assert!(wire.len() < 128 * 1024, "{}", wire.len());
         for limit in [0, 1, 1000, INFLATE_STEP, 1 << 20] {
@@ -1287,7 +1332,7 @@ mod tests {
         // Exactly at the limit is fine.
         let m = json(5000, 3);
         let mut wire = Vec::new();
-        compress_stateless(&m, 3, &mut wire);
+        assert!(compress_stateless(&m, 3, &mut wire));
         let mut out = Vec::new();
         Inflater::new(true)
             .inflate(&wire, true, &mut out, m.len())
@@ -1344,7 +1389,7 @@ mod tests {
         // pool keeps no more than its bound.
         let wire = {
             let mut w = Vec::new();
-            compress_stateless(&json(500, 1), 3, &mut w);
+            assert!(compress_stateless(&json(500, 1), 3, &mut w));
             w
         };
         let mut inflaters: Vec<Inflater> = (0..POOL_DECOMPRESSORS * 3)
@@ -1361,7 +1406,7 @@ mod tests {
         let deflaters: Vec<Deflater> = (0..POOL_COMPRESSORS * 3)
             .map(|_| {
                 let mut d = Deflater::new(false, &takeover());
-                d.compress(b"x", &mut Vec::new());
+                assert!(d.compress(b"x", &mut Vec::new()));
                 d
             })
             .collect();

@@ -321,11 +321,149 @@ fn module() {
     }
 }
 
+/// Idle memory per connection of a tinyws server in this process: `n`
+/// clients connect (offering permessage-deflate or not), each sends one
+/// 1 KiB JSON message (compressed if agreed) and reads the echo, then all
+/// stay open while the process's RSS is read. Run once per mode and
+/// compare: `idle 1000 plain` and `idle 1000 deflate`.
+#[cfg(feature = "tinyws")]
+fn idle(n: usize, deflate: bool, size: usize) {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let mut config = tinyws::Config::default().max_connections(n + 16);
+    if deflate {
+        config = config.deflate(Some(tinyws::Deflate::default()));
+    }
+    let server = tinyws::Server::bind("127.0.0.1:0", &config).expect("bind");
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    std::thread::spawn(move || {
+        server.serve(|mut ws| {
+            while let Ok(msg) = ws.read() {
+                if msg.is_data() && ws.send(msg).is_err() {
+                    break;
+                }
+            }
+        })
+    });
+    let msg = &messages(size, 1, 5)[0];
+    let mut wire = Vec::new();
+    if deflate {
+        let mut c = new_compress(15);
+        compress(&mut c, msg, &mut wire);
+    } else {
+        wire = msg.clone();
+    }
+    let mut frame = vec![0x81 | if deflate { 0x40 } else { 0 }];
+    if wire.len() < 126 {
+        frame.push(0x80 | wire.len() as u8);
+    } else {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(wire.len() as u16).to_be_bytes());
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]); // a zero mask
+    frame.extend_from_slice(&wire);
+    let offer = if deflate {
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    } else {
+        ""
+    };
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
+    );
+    let before = rss_kib();
+    let mut clients = Vec::with_capacity(n);
+    let mut buf = vec![0u8; 8192];
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let k = s.read(&mut buf).expect("read head");
+            assert!(k > 0, "closed during the handshake");
+            head.extend_from_slice(&buf[..k]);
+        }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert_eq!(text.contains("permessage-deflate"), deflate, "{text}");
+        s.write_all(&frame).unwrap();
+        let end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut got = head.len() - end;
+        // The echo: its header, then its payload.
+        let mut need = usize::MAX;
+        let mut echo = head[end..].to_vec();
+        while got < need {
+            if echo.len() >= 2 && echo[1] < 126 {
+                need = 2 + echo[1] as usize;
+            } else if echo.len() >= 4 {
+                need = 4 + u16::from_be_bytes([echo[2], echo[3]]) as usize;
+            }
+            if got >= need {
+                break;
+            }
+            let k = s.read(&mut buf).expect("read echo");
+            assert!(k > 0);
+            echo.extend_from_slice(&buf[..k]);
+            got += k;
+        }
+        assert_eq!(echo[0] & 0x40 != 0, deflate && size >= 128);
+        clients.push(s);
+    }
+    // Let every connection thread go back to its read.
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib();
+    println!(
+        "idle    {} connections, {}, one {} B echo each: {:.1} KiB RSS per connection (server and client in one process)",
+        n,
+        if deflate { "deflate" } else { "plain" },
+        size,
+        (after - before) as f64 / n as f64
+    );
+    handle.shutdown();
+    drop(clients);
+}
+
 fn main() {
     let arg = std::env::args().nth(1).unwrap_or_default();
     #[cfg(feature = "tinyws")]
     if arg == "module" {
         module();
+        return;
+    }
+    #[cfg(feature = "tinyws")]
+    if arg == "stack" {
+        // Runs compress and inflate of one 1 KiB message (pool warm) on a
+        // thread with the given stack; an overflow aborts the process.
+        let kib: usize = std::env::args().nth(2).and_then(|v| v.parse().ok()).unwrap_or(64);
+        let what = std::env::args().nth(3).unwrap_or_default();
+        let which = what.clone();
+        let msg = messages(1024, 1, 5).remove(0);
+        let wire = tinyws::fuzzing::deflate_message(&msg, 1);
+        if std::env::var_os("COLD").is_none() {
+            let _ = tinyws::fuzzing::inflate_pieces(&[&wire], &[], 4096, false);
+        }
+        std::thread::Builder::new()
+            .stack_size(kib * 1024)
+            .spawn(move || {
+                if which != "inflate" {
+                    black_box(tinyws::fuzzing::deflate_message(&msg, 1));
+                }
+                if which != "deflate" {
+                    black_box(tinyws::fuzzing::inflate_pieces(&[&wire], &[], 4096, false));
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        println!("stack {kib} KiB {what}: ok");
+        return;
+    }
+    #[cfg(feature = "tinyws")]
+    if arg == "idle" {
+        let n = std::env::args().nth(2).and_then(|v| v.parse().ok()).unwrap_or(1000);
+        let size = std::env::args().nth(4).and_then(|v| v.parse().ok()).unwrap_or(1024);
+        idle(n, std::env::args().nth(3).as_deref() == Some("deflate"), size);
         return;
     }
     let bits: Vec<u8> = if cfg!(any(feature = "zlib", feature = "zlib-rs")) {
