@@ -1103,7 +1103,6 @@ mod tests {
     /// 2^15 bytes and a fresh state would: the wrapping 32 KiB dictionary of
     /// the inflate core, nothing from earlier messages.
     fn inflate_fresh(wire: &[u8]) -> Vec<u8> {
-        use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
         let mut input = wire.to_vec();
         input.extend_from_slice(&TAIL);
         let mut d = DecompressorOxide::new();
