@@ -129,6 +129,8 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod backoff;
+#[cfg(feature = "deflate")]
+mod big_stack;
 mod client;
 mod client_handshake;
 mod config;

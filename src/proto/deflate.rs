@@ -25,9 +25,10 @@ use std::sync::{Mutex, MutexGuard};
 use miniz_oxide::deflate::core::CompressorOxide;
 use miniz_oxide::deflate::stream::deflate;
 use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
-use miniz_oxide::inflate::stream::{inflate, InflateState, MinReset};
 use miniz_oxide::inflate::TINFLStatus;
-use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+use miniz_oxide::{DataFormat, MZFlush};
+
+use crate::big_stack::build;
 
 /// The extension's name in `Sec-WebSocket-Extensions`.
 pub(crate) const NAME: &str = "permessage-deflate";
@@ -446,37 +447,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Builds a state on a short-lived thread with a 1 MiB stack, or `None` if
-/// no thread could be started. miniz_oxide builds its states by value
-/// before boxing them (a compressor holds a 64 KiB buffer inline, a stream
-/// decompressor its 32 KiB window), which a connection thread's small stack
-/// ([`Config::stack_size`]) cannot hold. `make` runs only on the new
-/// thread: called here, even as a fallback, its frame would reserve the
-/// space in this one. Only when the pool has no idle state.
-///
-/// [`Config::stack_size`]: crate::Config::stack_size
-fn build<T: Send + 'static>(make: fn() -> Box<T>) -> Option<Box<T>> {
-    std::thread::Builder::new()
-        .name("tinyws-deflate".into())
-        .stack_size(1 << 20)
-        .spawn(make)
-        .ok()
-        .and_then(|t| t.join().ok())
-}
-
+/// Built on a thread with a large stack ([`build`]): the compressor holds a
+/// 64 KiB buffer inline, and miniz_oxide builds it by value before boxing
+/// it, more than a connection thread's stack can hold.
 #[inline(never)]
 fn make_compressor() -> Box<CompressorOxide> {
     Box::new(CompressorOxide::new(0))
 }
 
+/// 10 KiB, built on the calling thread in a frame of its own.
 #[inline(never)]
 fn make_decompressor() -> Box<DecompressorOxide> {
     Box::new(DecompressorOxide::new())
-}
-
-#[inline(never)]
-fn make_inflate_state() -> Box<InflateState> {
-    InflateState::new_boxed(DataFormat::Raw)
 }
 
 /// A clean compressor at `level`, or `None` if none could be built: the
@@ -501,10 +483,7 @@ fn give_compressor(c: Box<CompressorOxide>) {
 
 fn take_decompressor() -> Box<DecompressorOxide> {
     let pooled = lock(&DECOMPRESSORS).pop();
-    // 10 KiB: built here if no thread can be started, in a frame of its own.
-    let mut d = pooled
-        .or_else(|| build(make_decompressor))
-        .unwrap_or_else(make_decompressor);
+    let mut d = pooled.unwrap_or_else(make_decompressor);
     d.init();
     d
 }
@@ -651,9 +630,6 @@ pub(crate) enum InflateError {
     TooBig,
     /// The data is not valid deflate (close 1002).
     Corrupt,
-    /// No decompressor could be built: no thread could be started to
-    /// build it (see [`build`]).
-    Unavailable,
 }
 
 impl fmt::Display for InflateError {
@@ -661,7 +637,6 @@ impl fmt::Display for InflateError {
         match self {
             InflateError::TooBig => f.write_str("inflated message too large"),
             InflateError::Corrupt => f.write_str("invalid deflate data"),
-            InflateError::Unavailable => f.write_str("no memory for a decompressor"),
         }
     }
 }
@@ -675,7 +650,33 @@ enum Window {
     Pooled(Kept<DecompressorOxide>),
     /// Context takeover: the connection's own decompressor and 32 KiB
     /// window, kept between messages.
-    Kept(Kept<InflateState>),
+    Kept(Kept<KeptInflate>),
+}
+
+/// A context-takeover decompressor: the core decompressor over a wrapping
+/// 32 KiB window on the heap, with the output not yet delivered.
+struct KeptInflate {
+    d: Box<DecompressorOxide>,
+    window: Vec<u8>,
+    /// Where the decompressor writes next.
+    pos: usize,
+    /// Output in `window[start..start + avail]` not yet delivered.
+    start: usize,
+    avail: usize,
+}
+
+impl KeptInflate {
+    fn new() -> KeptInflate {
+        KeptInflate {
+            // Built afresh: the window starts zeroed, and holds only this
+            // connection's data.
+            d: make_decompressor(),
+            window: vec![0; 1 << WINDOW_BITS],
+            pos: 0,
+            start: 0,
+            avail: 0,
+        }
+    }
 }
 
 /// The receiving half of one connection's deflate context.
@@ -749,7 +750,7 @@ impl Inflater {
         limit: usize,
     ) -> Result<(), InflateError> {
         loop {
-            if self.ended {
+            if self.ended && self.pending() == 0 {
                 // Only the appended tail (or nothing) may follow a final block.
                 return if input.is_empty() || input == TAIL {
                     Ok(())
@@ -787,32 +788,34 @@ impl Inflater {
                     (used, written, more)
                 }
                 Window::Kept(Kept(slot)) => {
-                    if slot.is_none() {
-                        *slot = build(make_inflate_state);
+                    let k = slot.get_or_insert_with(|| Box::new(KeptInflate::new()));
+                    let mut used = 0;
+                    let mut more = false;
+                    if k.avail == 0 && !self.ended {
+                        let flags = inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
+                        let (status, u, w) =
+                            decompress(&mut k.d, input, &mut k.window, k.pos, flags);
+                        match status {
+                            TINFLStatus::Done => self.ended = true,
+                            TINFLStatus::NeedsMoreInput => {}
+                            TINFLStatus::HasMoreOutput => more = true,
+                            _ => {
+                                out.truncate(at);
+                                return Err(InflateError::Corrupt);
+                            }
+                        }
+                        used = u;
+                        k.start = k.pos;
+                        k.avail = w;
+                        k.pos = (k.pos + w) & (k.window.len() - 1);
                     }
-                    let d = match slot {
-                        Some(d) => d,
-                        None => {
-                            out.truncate(at);
-                            return Err(InflateError::Unavailable);
-                        }
-                    };
-                    let r = inflate(d, input, &mut out[at..], MZFlush::None);
-                    let more = match r.status {
-                        Ok(MZStatus::StreamEnd) => {
-                            self.ended = true;
-                            false
-                        }
-                        // Output full: more may be pending in the window.
-                        Ok(_) => r.bytes_written == room,
-                        // No progress: all input consumed, nothing pending.
-                        Err(MZError::Buf) => false,
-                        Err(_) => {
-                            out.truncate(at);
-                            return Err(InflateError::Corrupt);
-                        }
-                    };
-                    (r.bytes_consumed, r.bytes_written, more)
+                    // Deliver no more than the room, so the limit holds to
+                    // the byte; the rest waits in the window.
+                    let n = k.avail.min(room);
+                    out[at..at + n].copy_from_slice(&k.window[k.start..k.start + n]);
+                    k.start += n;
+                    k.avail -= n;
+                    (used, n, more || k.avail > 0)
                 }
             };
             out.truncate(at + written);
@@ -830,13 +833,22 @@ impl Inflater {
         }
     }
 
+    /// Output inflated but not yet delivered.
+    fn pending(&self) -> usize {
+        match &self.state {
+            Window::Kept(Kept(Some(k))) => k.avail,
+            _ => 0,
+        }
+    }
+
     /// The message is complete: a pooled state goes back; a kept one stays,
     /// restarted if a final block ended its stream (RFC 7692 section
     /// 7.2.3.4 allows BFINAL=1; the next message then starts a new one).
     fn end_message(&mut self) {
         match &mut self.state {
             Window::Pooled(_) => self.release(),
-            Window::Kept(Kept(Some(d))) if self.ended => d.reset_as(MinReset),
+            // A new stream; the window's history is this connection's own.
+            Window::Kept(Kept(Some(k))) if self.ended => k.d.init(),
             Window::Kept(_) => {}
         }
         self.ended = false;
@@ -1307,8 +1319,13 @@ mod tests {
         assert!(compress_stateless(&zeros, 9, &mut wire));
         drop(zeros);
         assert!(wire.len() < 128 * 1024, "{}", wire.len());
-        for limit in [0, 1, 1000, INFLATE_STEP, 1 << 20] {
-            let mut i = Inflater::new(true);
+        // Both a pooled (message as window) and a kept (wrapping window)
+        // decompressor.
+        for (limit, reset) in [0, 1, 1000, INFLATE_STEP, 1 << 20]
+            .iter()
+            .flat_map(|l| [(*l, true), (*l, false)])
+        {
+            let mut i = Inflater::new(reset);
             let mut out = Vec::new();
             // Fed in frames of 1 KiB, as a fragmented message would be.
             let mut err = None;

@@ -591,12 +591,6 @@ impl Inbound {
             Err(InflateError::Corrupt) => {
                 return Err(Error::Protocol(ProtocolError::InvalidCompressedData))
             }
-            Err(InflateError::Unavailable) => {
-                return Err(Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::Other,
-                    "no thread could be started to build a decompressor",
-                )))
-            }
         }
         if msg.opcode == Some(OpCode::Text) {
             msg.utf8.feed(&msg.buf[before..msg.len])?;
