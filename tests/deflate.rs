@@ -362,3 +362,71 @@ fn read_returns_the_inflated_message() {
     assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), Ok(Message::Text(text)));
     server.stop().unwrap();
 }
+
+#[test]
+fn client_and_server_agree_and_round_trip() {
+    let server = TestServer::echo(deflate_config());
+    let url = format!("ws://{}/", server.addr);
+    let mut ws = tinyws::Client::new(url)
+        .config(deflate_config())
+        .connect()
+        .unwrap();
+    assert_eq!(
+        ws.response()
+            .and_then(|r| r.header("sec-websocket-extensions")),
+        Some(ANSWER)
+    );
+    for len in [0, 10, 127, 128, 5000, 100_000] {
+        let text = json(len);
+        ws.send(text.as_str()).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Text(text));
+    }
+    drop(ws);
+    server.stop().unwrap();
+}
+
+#[test]
+fn client_fails_an_answer_its_offer_rules_out() {
+    // A raw server that answers with client_max_window_bits, which the
+    // client (whose compressor cannot shrink its window) never offers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            head.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&head).to_string();
+        let key = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let offer = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: "))
+            .map(str::to_owned);
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate; \
+             server_no_context_takeover; client_max_window_bits=10\r\n\r\n",
+            tinyws::accept_key(&key)
+        );
+        s.write_all(answer.as_bytes()).unwrap();
+        offer
+    });
+    let err = tinyws::Client::new(format!("ws://{}/", addr))
+        .config(deflate_config())
+        .connect()
+        .unwrap_err();
+    assert!(matches!(err, tinyws::Error::Protocol(_)), "{}", err);
+    let offer = t.join().unwrap().expect("the client offered deflate");
+    assert!(!offer.contains("client_max_window_bits"), "{}", offer);
+}

@@ -76,7 +76,6 @@ pub(crate) struct Extension {
 }
 
 /// Why a `Sec-WebSocket-Extensions` value or a deflate answer was refused.
-#[allow(dead_code)] // The answer's variants come with the client handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum NegotiationError {
     /// The header does not follow the extension-list grammar.
@@ -376,11 +375,8 @@ where
     None
 }
 
-// The client handshake (issue 13) calls the two client functions; until it
-// lands only the tests and the fuzz targets do.
 /// Client role: the `Sec-WebSocket-Extensions` offer. Never
 /// `client_max_window_bits`: this compressor cannot shrink its window.
-#[allow(dead_code)]
 pub(crate) fn client_offer(config: &DeflateConfig) -> String {
     if config.context_takeover {
         NAME.to_string()
@@ -397,7 +393,6 @@ pub(crate) fn client_offer(config: &DeflateConfig) -> String {
 /// than one answer, a bad or unoffered parameter (`client_max_window_bits`,
 /// which was not offered), or a missing `server_no_context_takeover` that
 /// was offered. RFC 7692 section 5.1 says to fail the connection then.
-#[allow(dead_code)]
 pub(crate) fn client_check<'a, I>(
     values: I,
     config: &DeflateConfig,
