@@ -4,22 +4,33 @@
 //!
 //! ```text
 //! cargo run --release --example autobahn_server [ADDR]
+//! cargo run --release --features deflate --example autobahn_server [ADDR] --deflate
 //! ```
-//! ADDR defaults to 127.0.0.1:9001.
+//! ADDR defaults to 127.0.0.1:9001. `--deflate` negotiates permessage-deflate
+//! with the default settings (no context takeover).
 
-use tinyws::{Config, Server};
+use tinyws::{Config, Deflate, Server};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let addr = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let deflate = args.iter().any(|a| a == "--deflate");
+    let addr = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
     let config = Config::default()
         .max_message_size(64 << 20)
         .max_frame_size(64 << 20)
         .max_fragments(usize::MAX)
         .allow_any_origin(true)
-        .stack_size(256 * 1024);
+        .stack_size(256 * 1024)
+        .deflate(if deflate {
+            Some(Deflate::default())
+        } else {
+            None
+        });
     let result = Server::bind(&addr, &config).and_then(|server| {
         println!("autobahn echo server on ws://{}", server.local_addr()?);
         server.serve(|mut ws| {

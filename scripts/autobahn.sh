@@ -3,8 +3,12 @@
 # examples/autobahn_server and compares the outcome with the committed
 # scripts/autobahn/expected.json.
 #
-# usage: scripts/autobahn.sh [--update]
-#   --update   rewrite expected.json from this run (after checking the rules)
+# usage: scripts/autobahn.sh [--deflate] [--update]
+#   --deflate  the server negotiates permessage-deflate (the `deflate`
+#              feature, default settings) and the run is compared with
+#              scripts/autobahn/expected-deflate.json; about 30 minutes, as
+#              the suite compresses in Python 2
+#   --update   rewrite the expected file from this run (after checking the rules)
 #
 # Needs root (the suite runs in a Debian bullseye chroot with Python 2.7) and
 # ../shared/autobahn beside the repository; installs the chroot on first use.
@@ -15,7 +19,24 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNNER="${AUTOBAHN_RUNNER:-$ROOT/../shared/autobahn}"
 UPDATE=0
-[ "${1:-}" = "--update" ] && UPDATE=1
+DEFLATE=0
+for arg in "$@"; do
+  case "$arg" in
+    --update) UPDATE=1 ;;
+    --deflate) DEFLATE=1 ;;
+    *) echo "autobahn.sh: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+FEATURES=()
+SERVER_ARGS=()
+EXPECTED="$ROOT/scripts/autobahn/expected.json"
+TIMEOUT=900
+if [ "$DEFLATE" = 1 ]; then
+  FEATURES=(--features deflate)
+  SERVER_ARGS=(--deflate)
+  EXPECTED="$ROOT/scripts/autobahn/expected-deflate.json"
+  TIMEOUT=3600
+fi
 
 [ -x "$RUNNER/run.sh" ] || { echo "autobahn.sh: no runner at $RUNNER" >&2; exit 2; }
 echo "autobahn.sh: preparing the suite (first run installs a chroot, ~2 min)"
@@ -23,11 +44,11 @@ echo "autobahn.sh: preparing the suite (first run installs a chroot, ~2 min)"
   tail -n 30 /tmp/tinyws-autobahn-setup.log >&2; echo "autobahn.sh: setup failed" >&2; exit 2; }
 
 cd "$ROOT"
-cargo build --release --example autobahn_server
+cargo build --release "${FEATURES[@]}" --example autobahn_server
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/autobahn_server"
 OUT="$(mktemp -d /tmp/tinyws-autobahn-XXXXXX)"
 # Port 0: the server prints the port it got on its first line.
-"$BIN" 127.0.0.1:0 > "$OUT/server.log" 2>&1 &
+"$BIN" 127.0.0.1:0 "${SERVER_ARGS[@]}" > "$OUT/server.log" 2>&1 &
 PID=$!
 trap 'kill "$PID" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -38,11 +59,11 @@ done
 URL="$(grep -o 'ws://[0-9.:]*' "$OUT/server.log" | head -n 1)"
 echo "autobahn.sh: server at $URL, report in $OUT"
 set +e
-"$RUNNER/run.sh" "$URL" --agent tinyws --out "$OUT" --timeout 900 | tail -n 12
+"$RUNNER/run.sh" "$URL" --agent tinyws --out "$OUT" --timeout "$TIMEOUT" | tail -n 12
 RUN_STATUS=${PIPESTATUS[0]}
 set -e
 kill -0 "$PID" || { echo "autobahn.sh: the server died during the run" >&2; tail "$OUT/server.log" >&2; exit 1; }
-ARGS=("$OUT/reports/index.json" "$ROOT/scripts/autobahn/expected.json")
+ARGS=("$OUT/reports/index.json" "$EXPECTED")
 [ "$UPDATE" = 1 ] && ARGS+=(--update)
 python3 "$ROOT/scripts/autobahn/check.py" "${ARGS[@]}"
 [ "$RUN_STATUS" = 0 ] || { echo "autobahn.sh: run.sh exited $RUN_STATUS" >&2; exit 1; }

@@ -11,7 +11,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-TARGETS="handshake frame_header connection roundtrip inbound client"
+TARGETS="handshake frame_header connection roundtrip inbound client inflate negotiate"
 LIMITS="-rss_limit_mb=512 -timeout=10"
 # AddressSanitizer keeps 256 MB of freed memory in quarantine by default,
 # which alone nears the RSS limit on a long run; 64 MB still catches

@@ -49,3 +49,7 @@ cd "$ROOT"
 # and resolved to crates that build on 1.63.
 "$MSRV_DIR/usr/bin/cargo" -Zsparse-registry build --locked --workspace --all-targets
 echo "msrv.sh: the workspace builds with Rust 1.63"
+# The `deflate` feature promises the same minimum (Cargo.toml); its unit
+# tests run too, as they exercise miniz_oxide's code paths on this compiler.
+"$MSRV_DIR/usr/bin/cargo" -Zsparse-registry test --locked -p tinyws --features deflate --lib deflate
+echo "msrv.sh: the deflate feature builds and passes its tests with Rust 1.63"

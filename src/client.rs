@@ -283,19 +283,18 @@ impl Client {
         let mut stream = Io::new(socket);
         let key = client_handshake::new_key();
         let mut request = Vec::with_capacity(256);
-        client_handshake::write_request(&mut request, url, &key, &self.offer);
+        let offer = Offer {
+            deflate: self.config.deflate.clone(),
+            ..self.offer.clone()
+        };
+        client_handshake::write_request(&mut request, url, &key, &offer);
         let (mut response, rest) = client_handshake::exchange(&mut stream, &request, deadline)?;
-        client_handshake::check(&mut response, &key, &self.offer)?;
+        client_handshake::check(&mut response, &key, &offer)?;
         stream.set_write_timeout(Some(self.config.write_timeout))?;
         let subprotocol = response.subprotocol().map(str::to_owned);
-        let mut ws = *WebSocket::boxed(
-            stream,
-            &self.config,
-            Writer::new(Role::Client),
-            None,
-            subprotocol,
-            &rest,
-        );
+        let writer = Writer::new(Role::Client);
+        writer.set_deflate(response.deflate(), &self.config);
+        let mut ws = *WebSocket::boxed(stream, &self.config, writer, None, subprotocol, &rest);
         ws.set_response(response);
         Ok(ws)
     }

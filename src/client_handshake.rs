@@ -5,6 +5,7 @@
 //! array) and checking it are pure functions over bytes; only [`exchange`]
 //! touches the stream, under one deadline.
 
+use crate::proto::DeflateAgreement;
 use std::fmt;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -50,6 +51,8 @@ pub(crate) struct Offer {
     pub(crate) subprotocols: Vec<String>,
     /// Extra headers, such as `Authorization`.
     pub(crate) headers: Vec<(String, String)>,
+    /// permessage-deflate, offered from [`Config::deflate`](crate::Config::deflate).
+    pub(crate) deflate: Option<crate::config::Deflate>,
 }
 
 impl Offer {
@@ -131,6 +134,14 @@ pub(crate) fn write_request(out: &mut Vec<u8>, url: &Url, key: &[u8; 24], offer:
             offer.subprotocols.join(", ")
         );
     }
+    #[cfg(feature = "deflate")]
+    if let Some(deflate) = &offer.deflate {
+        let _ = write!(
+            out,
+            "Sec-WebSocket-Extensions: {}\r\n",
+            crate::proto::deflate::client_offer(deflate)
+        );
+    }
     for (name, value) in &offer.headers {
         let _ = write!(out, "{}: {}\r\n", name, value);
     }
@@ -144,9 +155,15 @@ pub struct Response {
     status: u16,
     headers: Vec<(String, String)>,
     subprotocol: Option<String>,
+    deflate: Option<DeflateAgreement>,
 }
 
 impl Response {
+    /// What permessage-deflate agreement the answer made, if any.
+    pub(crate) fn deflate(&self) -> Option<DeflateAgreement> {
+        self.deflate
+    }
+
     /// The HTTP status: 101 for an upgraded connection.
     pub fn status(&self) -> u16 {
         self.status
@@ -201,6 +218,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Response, usize)>> {
                 status: parsed.code.unwrap_or(0),
                 headers,
                 subprotocol: None,
+                deflate: None,
             };
             Ok(Some((response, n)))
         }
@@ -235,8 +253,22 @@ pub(crate) fn check(response: &mut Response, key: &[u8; 24], offer: &Offer) -> R
         (Some((_, v)), None) if v.trim() == expected => {}
         _ => return fail(ProtocolError::BadAccept),
     }
-    // tinyws offers no extension yet, so any answer naming one is refused.
-    if response.tokens("sec-websocket-extensions").next().is_some() {
+    // Only permessage-deflate is ever offered; an answer naming anything
+    // else, or breaking RFC 7692 section 7.1, fails the connection (RFC
+    // 7692 section 5.1).
+    #[cfg(feature = "deflate")]
+    if let Some(deflate) = &offer.deflate {
+        let values = response
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"))
+            .map(|(_, v)| v.as_bytes());
+        response.deflate = crate::proto::deflate::client_check(values, deflate).map_err(|e| {
+            log::debug!("permessage-deflate answer refused: {}", e);
+            Error::Protocol(ProtocolError::UnofferedExtension)
+        })?;
+    }
+    if response.deflate.is_none() && response.tokens("sec-websocket-extensions").next().is_some() {
         return fail(ProtocolError::UnofferedExtension);
     }
     let subprotocol = {
@@ -435,6 +467,7 @@ mod tests {
             origin: Some("http://pi.local".into()),
             subprotocols: vec!["v2.feed".into(), "v1.feed".into()],
             headers: vec![("Authorization".into(), "Bearer abc".into())],
+            deflate: None,
         };
         let text = request("ws://[::1]:9001/", &offer);
         assert!(text.starts_with("GET / HTTP/1.1\r\nHost: [::1]:9001\r\n"));

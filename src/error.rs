@@ -127,8 +127,13 @@ pub enum ProtocolError {
     UnmaskedFrame,
     /// A frame from a server with the MASK bit (section 5.1).
     MaskedFrame,
-    /// RSV1, RSV2 or RSV3 set with no extension negotiated (section 5.2).
+    /// RSV1, RSV2 or RSV3 set with no extension negotiated (section 5.2),
+    /// or RSV1 on a frame other than the first of a data message when
+    /// permessage-deflate was (RFC 7692 section 6).
     ReservedBits,
+    /// A compressed message whose payload is not valid deflate data (RFC
+    /// 7692 section 6.2).
+    InvalidCompressedData,
     /// An opcode that RFC 6455 reserves (section 5.2).
     ReservedOpcode(u8),
     /// A control frame with a payload over 125 bytes (section 5.5).
@@ -281,6 +286,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::UnmaskedFrame => f.write_str("unmasked client frame"),
             ProtocolError::MaskedFrame => f.write_str("masked server frame"),
             ProtocolError::ReservedBits => f.write_str("reserved bits set"),
+            ProtocolError::InvalidCompressedData => f.write_str("invalid compressed data"),
             ProtocolError::ReservedOpcode(op) => write!(f, "reserved opcode {:#x}", op),
             ProtocolError::ControlFrameTooLarge => f.write_str("control frame over 125 bytes"),
             ProtocolError::FragmentedControlFrame => f.write_str("fragmented control frame"),

@@ -186,3 +186,95 @@ pub fn parse_url(url: &str) -> std::result::Result<(String, String), &'static st
     let url = crate::url::Url::parse(url).map_err(|e| e.0)?;
     Ok((url.host_header(), url.to_string()))
 }
+
+/// Inflates `pieces` as one compressed message, then `again` as the next
+/// message on the same connection (context kept if `takeover`), each with a
+/// limit of `limit` bytes. Returns each message's output, or `None` where
+/// it failed; panics if an output passed `limit + 1` bytes.
+#[cfg(feature = "deflate")]
+pub fn inflate_pieces(
+    pieces: &[&[u8]],
+    again: &[u8],
+    limit: usize,
+    takeover: bool,
+) -> [Option<Vec<u8>>; 2] {
+    use crate::proto::deflate::Inflater;
+    let mut inflater = Inflater::new(!takeover);
+    let mut first = Vec::new();
+    let mut ok = true;
+    for (n, piece) in pieces.iter().enumerate() {
+        let last = n + 1 == pieces.len();
+        let before = first.len();
+        match inflater.inflate(piece, last, &mut first, limit) {
+            Ok(added) => assert_eq!(added, first.len() - before),
+            Err(_) => {
+                ok = false;
+                break;
+            }
+        }
+    }
+    assert!(first.len() <= limit + 1, "{} > {} + 1", first.len(), limit);
+    if !ok {
+        return [None, None];
+    }
+    let mut second = Vec::new();
+    let second_ok = inflater.inflate(again, true, &mut second, limit).is_ok();
+    assert!(second.len() <= limit + 1);
+    [Some(first), if second_ok { Some(second) } else { None }]
+}
+
+/// Compresses `msg` as one stateless message (tail stripped).
+#[cfg(feature = "deflate")]
+pub fn deflate_message(msg: &[u8], level: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    assert!(crate::proto::deflate::compress_stateless(
+        msg, level, &mut out
+    ));
+    out
+}
+
+/// Compresses `msgs` in order on one connection's sending context, with
+/// context takeover or without.
+#[cfg(feature = "deflate")]
+pub fn deflate_messages(msgs: &[&[u8]], takeover: bool) -> Vec<Vec<u8>> {
+    let config = crate::proto::deflate::DeflateConfig {
+        context_takeover: takeover,
+        ..Default::default()
+    };
+    let mut d = crate::proto::deflate::Deflater::new(!takeover, &config);
+    msgs.iter()
+        .map(|m| {
+            let mut out = Vec::new();
+            assert!(d.compress(m, &mut out));
+            out
+        })
+        .collect()
+}
+
+/// The server's answer to these `Sec-WebSocket-Extensions` values, or
+/// `None` if it declines.
+#[cfg(feature = "deflate")]
+pub fn deflate_server_accept(values: &[&[u8]], takeover: bool) -> Option<String> {
+    let config = crate::proto::deflate::DeflateConfig {
+        context_takeover: takeover,
+        ..Default::default()
+    };
+    crate::proto::deflate::server_accept(values.iter().copied(), &config).map(|(_, answer)| answer)
+}
+
+/// The client's offer, and its verdict on these answer values: whether
+/// deflate was agreed, or why the connection must fail.
+#[cfg(feature = "deflate")]
+pub fn deflate_client(
+    values: &[&[u8]],
+    takeover: bool,
+) -> (String, std::result::Result<bool, String>) {
+    let config = crate::proto::deflate::DeflateConfig {
+        context_takeover: takeover,
+        ..Default::default()
+    };
+    let verdict = crate::proto::deflate::client_check(values.iter().copied(), &config)
+        .map(|a| a.is_some())
+        .map_err(|e| e.to_string());
+    (crate::proto::deflate::client_offer(&config), verdict)
+}

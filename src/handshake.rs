@@ -15,6 +15,7 @@ use base64::Engine as _;
 
 use crate::config::Config;
 use crate::error::{Error, HandshakeError, Result, Timeout};
+use crate::proto::DeflateAgreement;
 use crate::request::{trim, Action, Reply, Request, Upgrade, MAX_HEADERS};
 use crate::stream::{linger, Io, Stream};
 use crate::websocket::WebSocket;
@@ -89,6 +90,9 @@ pub(crate) fn parse(
 pub(crate) struct Accepted {
     pub(crate) accept: [u8; 28],
     pub(crate) subprotocol: Option<String>,
+    /// permessage-deflate as agreed from [`Config::deflate`], with the
+    /// `Sec-WebSocket-Extensions` answer.
+    pub(crate) deflate: Option<(DeflateAgreement, String)>,
 }
 
 /// Checks an upgrade request against RFC 6455 section 4.2.1 and the Origin
@@ -144,9 +148,16 @@ pub(crate) fn validate(req: &Request, config: &Config) -> Result<Accepted, Hands
     if subprotocol.is_none() && config.require_subprotocol {
         return refuse(400, "no supported subprotocol offered");
     }
+    #[cfg(feature = "deflate")]
+    let deflate = config.deflate.as_ref().and_then(|d| {
+        crate::proto::deflate::server_accept(req.header_values("sec-websocket-extensions"), d)
+    });
+    #[cfg(not(feature = "deflate"))]
+    let deflate = None;
     Ok(Accepted {
         accept: accept_key_bytes(key),
         subprotocol,
+        deflate,
     })
 }
 
@@ -350,6 +361,9 @@ pub(crate) fn write_accept(out: &mut Vec<u8>, accepted: &Accepted, extra: &[(Str
     if let Some(p) = &accepted.subprotocol {
         write_header(out, "Sec-WebSocket-Protocol", p);
     }
+    if let Some((_, answer)) = &accepted.deflate {
+        write_header(out, "Sec-WebSocket-Extensions", answer);
+    }
     for (name, value) in extra {
         write_header(out, name, value);
     }
@@ -517,6 +531,7 @@ const TLS_ON_PLAIN_PORT: HandshakeError = HandshakeError::new(
 pub(crate) struct Agreed {
     pub(crate) request: Request,
     pub(crate) subprotocol: Option<String>,
+    pub(crate) deflate: Option<DeflateAgreement>,
     /// Bytes after the request: a pipelined first frame, never lost.
     pub(crate) rest: Vec<u8>,
 }
@@ -635,6 +650,7 @@ pub(crate) fn handshake_until<S: Stream + ?Sized>(
     Ok(Outcome::Open(Agreed {
         request,
         subprotocol: answer_101.subprotocol,
+        deflate: answer_101.deflate.map(|(agreement, _)| agreement),
         rest: head.rest,
     }))
 }
@@ -793,7 +809,11 @@ pub fn accept<S: Stream>(stream: S, config: &Config) -> Result<WebSocket<S>> {
         Outcome::Open(agreed) => Ok(*WebSocket::boxed(
             stream,
             config,
-            Writer::new(Role::Server),
+            {
+                let writer = Writer::new(Role::Server);
+                writer.set_deflate(agreed.deflate, config);
+                writer
+            },
             Some(agreed.request),
             agreed.subprotocol,
             &agreed.rest,

@@ -113,9 +113,30 @@ impl Hub {
         };
         // Write outside the lock, so subscribing never waits on a stall.
         let snapshot: Vec<Sender> = self.lock().clone();
+        // Compressed once, for every subscriber that inflates each message
+        // alone (no context takeover on our side): DESIGN.md, "The hub".
+        #[cfg(feature = "deflate")]
+        let mut wire: Option<Option<Vec<u8>>> = None;
         let mut dead = Vec::new();
         let mut delivered = 0;
         for sender in &snapshot {
+            #[cfg(feature = "deflate")]
+            let compressed = match (sender.writer.shared_deflate(), outgoing.frame()) {
+                (Some(d), Some((op, payload))) if d.compresses(payload.len()) => wire
+                    .get_or_insert_with(|| {
+                        let mut w = Vec::with_capacity(payload.len() / 2 + 64);
+                        // None: no compressor could be had; everyone gets
+                        // the plain frame.
+                        crate::proto::deflate::compress_stateless(payload, d.level, &mut w)
+                            .then_some(w)
+                    })
+                    .as_ref()
+                    .and_then(|w| prepare(op, crate::writer::RSV1, w, None).ok()),
+                _ => None,
+            };
+            #[cfg(not(feature = "deflate"))]
+            let compressed: Option<crate::proto::outbound::OutFrame<'_>> = None;
+            let frame = compressed.as_ref().unwrap_or(&frame);
             match sender.send_encoded(frame.head(), frame.payload(), self.inner.stall_timeout) {
                 Ok(()) => delivered += 1,
                 Err(e) => {

@@ -46,6 +46,7 @@
 //! | `trusted_proxies` | none | proxies whose forwarding headers are believed |
 //! | `stack_size` | 64 KiB | each connection thread's stack |
 //! | `spare_threads` | 8 | threads kept (up to 30 s) for the next connection |
+//! | `deflate` | `None` | permessage-deflate, with the `deflate` feature |
 //!
 //! The request head is read into a fixed 8 KiB buffer with at most 64
 //! headers (HTTP 431 beyond).
@@ -128,6 +129,8 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod backoff;
+#[cfg(feature = "deflate")]
+mod big_stack;
 mod client;
 mod client_handshake;
 mod config;
@@ -158,7 +161,7 @@ mod writer;
 pub use backoff::Backoff;
 pub use client::{connect, Client, ClientHandle};
 pub use client_handshake::{Refusal, Response};
-pub use config::Config;
+pub use config::{Config, Deflate};
 pub use error::{Error, HandshakeError, ProtocolError, Result, Timeout};
 pub use handshake::{accept, accept_key};
 pub use hub::Hub;

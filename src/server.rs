@@ -693,7 +693,10 @@ impl Connection {
             Ok(Outcome::Open(agreed)) => Some(WebSocket::boxed(
                 stream,
                 &self.config,
-                writer,
+                {
+                    writer.set_deflate(agreed.deflate, &self.config);
+                    writer
+                },
                 Some(agreed.request),
                 agreed.subprotocol,
                 &agreed.rest,

@@ -89,8 +89,10 @@ impl<S: Stream> WebSocket<S> {
             ping_timeout: config.ping_timeout,
             close_timeout: config.close_timeout,
         };
+        let mut inbound = Inbound::new(writer.role(), limits);
+        inbound.set_deflate(writer.agreement());
         WebSocket {
-            inbound: Inbound::new(writer.role(), limits),
+            inbound,
             stream,
             writer,
             returned_at: None,

@@ -14,13 +14,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::error::{is_timeout, Error, Result, Timeout};
 use crate::message::Outgoing;
 use crate::proto::close::{CloseCode, CloseFrame};
+#[cfg(feature = "deflate")]
+use crate::proto::deflate::{compress_stateless, DeflateConfig, Deflater};
 use crate::proto::frame::OpCode;
 use crate::proto::mask::MaskKeys;
 use crate::proto::outbound::{prepare, OutFrame};
-use crate::proto::{ClosedBy, Role};
+use crate::proto::{ClosedBy, DeflateAgreement, Role};
+
+/// RSV1 marks a compressed message's first frame (RFC 7692 section 6).
+#[cfg(feature = "deflate")]
+pub(crate) const RSV1: u8 = 0x40;
+
+/// How this end compresses what it sends, once permessage-deflate is agreed.
+#[cfg(feature = "deflate")]
+#[derive(Debug)]
+struct Compression {
+    settings: DeflateConfig,
+    /// The connection's own compressor with context takeover; `None` when
+    /// every message is compressed alone with a pooled compressor.
+    kept: Option<Mutex<Deflater>>,
+}
 use crate::stream::{Io, Stream};
 
 /// How a connection ended, for the server's disconnect log line.
@@ -47,6 +64,11 @@ pub(crate) struct Writer {
     /// Set once a Close frame has been written; read without the lock by the
     /// connection thread on each wake-up.
     close_sent: AtomicBool,
+    /// permessage-deflate, set once after the handshake.
+    #[cfg(feature = "deflate")]
+    deflate: Mutex<Option<Arc<Compression>>>,
+    /// What was agreed, for the receive side.
+    agreement: Mutex<Option<DeflateAgreement>>,
 }
 
 struct Out {
@@ -99,7 +121,55 @@ impl Writer {
                 close_sent_at: None,
             }),
             close_sent: AtomicBool::new(false),
+            #[cfg(feature = "deflate")]
+            deflate: Mutex::new(None),
+            agreement: Mutex::new(None),
         })
+    }
+
+    /// Records the permessage-deflate agreement of the handshake; from now
+    /// on data messages of at least the configured threshold go out
+    /// compressed.
+    pub(crate) fn set_deflate(&self, agreement: Option<DeflateAgreement>, config: &Config) {
+        *self.agreement.lock().unwrap_or_else(|p| p.into_inner()) = agreement;
+        #[cfg(feature = "deflate")]
+        if let (Some(agreement), Some(settings)) = (agreement, config.deflate.as_ref()) {
+            let reset = agreement.send_reset(self.role == Role::Server);
+            let compression = Compression {
+                settings: settings.clone(),
+                kept: if reset {
+                    None
+                } else {
+                    Some(Mutex::new(Deflater::new(false, settings)))
+                },
+            };
+            *self.deflate.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(compression));
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = config;
+    }
+
+    /// The permessage-deflate agreement, if any.
+    pub(crate) fn agreement(&self) -> Option<DeflateAgreement> {
+        *self.agreement.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    #[cfg(feature = "deflate")]
+    fn compression(&self) -> Option<Arc<Compression>> {
+        self.deflate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The level and threshold with which this connection takes a frame
+    /// compressed once for many (the hub's), if it compresses every message
+    /// alone.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn shared_deflate(&self) -> Option<DeflateConfig> {
+        self.compression()
+            .filter(|c| c.kept.is_none())
+            .map(|c| c.settings.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, Out> {
@@ -169,6 +239,14 @@ impl Writer {
         opcode: OpCode,
         payload: &[u8],
     ) -> Result<()> {
+        #[cfg(feature = "deflate")]
+        if matches!(opcode, OpCode::Text | OpCode::Binary) {
+            if let Some(c) = self.compression() {
+                if c.settings.compresses(payload.len()) {
+                    return self.write_compressed(own, &c, opcode, payload);
+                }
+            }
+        }
         let frame = self.prepare(opcode, payload)?;
         let out = self.lock();
         self.write_locked(
@@ -179,6 +257,59 @@ impl Writer {
             opcode == OpCode::Close,
             None,
         )
+    }
+
+    /// Compresses a data message and writes it with RSV1. Without context
+    /// takeover the compression happens before the write lock is taken, so
+    /// Pongs and other senders do not wait for it; with it, the connection's
+    /// compressor is held until the frame is written, because the peer must
+    /// inflate messages in the order they were compressed.
+    #[cfg(feature = "deflate")]
+    fn write_compressed(
+        &self,
+        own: Option<&mut dyn Stream>,
+        c: &Compression,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> Result<()> {
+        let mut wire = Vec::with_capacity(payload.len() / 2 + 64);
+        let mask = self.keys.as_deref().map(MaskKeys::next_key);
+        match &c.kept {
+            None => {
+                if !compress_stateless(payload, c.settings.level, &mut wire) {
+                    return self.write_plain(own, opcode, payload);
+                }
+                let frame = prepare(opcode, RSV1, &wire, mask)?;
+                let out = self.lock();
+                self.write_locked(out, own, frame.head(), frame.payload(), false, None)
+            }
+            Some(kept) => {
+                let mut deflater = kept.lock().unwrap_or_else(|p| p.into_inner());
+                if !deflater.compress(payload, &mut wire) {
+                    // Sent plain, the message leaves the context untouched.
+                    return self.write_plain(own, opcode, payload);
+                }
+                let frame = prepare(opcode, RSV1, &wire, mask)?;
+                let out = self.lock();
+                let result =
+                    self.write_locked(out, own, frame.head(), frame.payload(), false, None);
+                drop(deflater);
+                result
+            }
+        }
+    }
+
+    /// Writes a data message uncompressed: when no compressor could be had.
+    #[cfg(feature = "deflate")]
+    fn write_plain(
+        &self,
+        own: Option<&mut dyn Stream>,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> Result<()> {
+        let frame = self.prepare(opcode, payload)?;
+        let out = self.lock();
+        self.write_locked(out, own, frame.head(), frame.payload(), false, None)
     }
 
     /// Sends what [`WebSocket::send`](crate::WebSocket::send) and

@@ -39,6 +39,8 @@ pub(crate) struct Options {
     pub(crate) max_message: Option<usize>,
     /// `Some(None)` turns keepalive off.
     pub(crate) ping_interval: Option<Option<Duration>>,
+    /// Decline permessage-deflate.
+    pub(crate) no_deflate: bool,
     pub(crate) log_level: Option<String>,
     /// `--tls-cert` and `--tls-key`: serve wss:// and https://.
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
@@ -138,6 +140,10 @@ OPTIONS:
                          [default: 1M]
     --ping-interval SECS Ping idle clients this often and drop those that stop
                          answering; 0 turns it off. [default: 30]
+    --no-deflate         Do not compress: decline permessage-deflate, which is
+                         otherwise agreed with every browser that offers it
+                         (messages of 128 bytes and more go out compressed,
+                         with no compression state kept between messages).
     --log-level LEVEL    off, error, warn, info, debug or trace, or a RUST_LOG
                          filter. RUST_LOG also works. [default: info]
     --tls-cert FILE      Serve wss:// and https:// with this PEM certificate
@@ -242,6 +248,7 @@ where
         max_conns: None,
         max_message: None,
         ping_interval: None,
+        no_deflate: false,
         log_level: None,
         tls: None,
         binary: false,
@@ -299,6 +306,7 @@ where
                     Some(d)
                 });
             }
+            Long("no-deflate") => o.no_deflate = true,
             Long("log-level") => o.log_level = Some(text(parser.value())?),
             Long("tls-cert") => tls_cert = Some(PathBuf::from(parser.value().map_err(err)?)),
             Long("tls-key") => tls_key = Some(PathBuf::from(parser.value().map_err(err)?)),
@@ -580,6 +588,8 @@ mod tests {
         assert_eq!(o.addr, DEFAULT_ADDR);
         assert_eq!(o.grace, DEFAULT_GRACE);
         assert!(o.max_message.is_none() && o.ping_interval.is_none());
+        assert!(!o.no_deflate);
+        assert!(run(&["echo", "--no-deflate"]).unwrap().no_deflate);
         let o = run(&[
             "broadcast",
             "--max-message",

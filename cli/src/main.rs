@@ -169,6 +169,9 @@ fn config(o: &Options) -> Config {
     if let Some(interval) = o.ping_interval {
         config = config.ping_interval(interval);
     }
+    if !o.no_deflate {
+        config = config.deflate(Some(tinyws::Deflate::default()));
+    }
     config
 }
 
@@ -335,4 +338,24 @@ fn broadcast(
     }
     served.map_err(|e| e.to_string())?;
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> Options {
+        match args::parse(args.iter().copied()) {
+            Ok(args::Parsed::Run(o)) => o,
+            other => panic!("{:?}", other),
+        }
+    }
+
+    #[test]
+    fn deflate_by_default_and_off_with_no_deflate() {
+        let on = config(&options(&["echo"]));
+        assert_eq!(on.deflate, Some(tinyws::Deflate::default()));
+        let off = config(&options(&["echo", "--no-deflate"]));
+        assert_eq!(off.deflate, None);
+    }
 }

@@ -35,10 +35,12 @@ use std::mem;
 use std::time::{Duration, Instant};
 
 use super::close::{CloseCode, CloseFrame};
+#[cfg(feature = "deflate")]
+use super::deflate::{InflateError, Inflater};
 use super::frame::{decode_header, Header, OpCode};
 use super::mask::apply_mask;
 use super::utf8::Utf8Check;
-use super::Role;
+use super::{DeflateAgreement, Role};
 use crate::error::{Error, ProtocolError, Result, Timeout};
 use crate::message::Message;
 
@@ -51,6 +53,8 @@ pub(crate) const INPUT_BUF: usize = 4096;
 const MAX_INPUT: usize = 64 * 1024;
 /// The largest single read straight into a message.
 const DIRECT_CHUNK: usize = 256 * 1024;
+/// RSV1: a permessage-deflate message's first frame (RFC 7692 section 6).
+const RSV1: u8 = 0x40;
 
 /// What the receive machine enforces; taken from [`Config`](crate::Config).
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +107,10 @@ struct InFrame {
     mask: Option<[u8; 4]>,
     len: u64,
     done: u64,
+    /// The message's length when this frame began: a compressed frame's
+    /// inflated bytes count against `max_frame` from here.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    out_start: usize,
 }
 
 impl InFrame {
@@ -121,6 +129,9 @@ struct Assembly {
     len: usize,
     fragments: usize,
     utf8: Utf8Check,
+    /// The message is permessage-deflate compressed: its payload is
+    /// inflated into `buf` as it arrives, never read into it directly.
+    compressed: bool,
 }
 
 impl Assembly {
@@ -151,6 +162,7 @@ impl Assembly {
 
     fn take(&mut self) -> Result<Message> {
         let opcode = self.opcode.take();
+        self.compressed = false;
         let mut data = mem::take(&mut self.buf);
         data.truncate(self.len);
         self.len = 0;
@@ -193,6 +205,9 @@ pub(crate) struct Inbound {
     /// Set by a keepalive tick, cleared by the next data frame: while only
     /// control frames (our Ping's Pong) arrive, no read buffer is kept.
     idle: bool,
+    /// permessage-deflate's receiving half, when it was agreed.
+    #[cfg(feature = "deflate")]
+    inflater: Option<Inflater>,
     message: Assembly,
     /// A control frame's payload: at most 125 bytes (RFC 6455 section 5.5).
     control: heapless::Vec<u8, 125>,
@@ -216,6 +231,8 @@ impl Inbound {
             frame: None,
             direct: false,
             idle: false,
+            #[cfg(feature = "deflate")]
+            inflater: None,
             message: Assembly::default(),
             control: heapless::Vec::new(),
             keepalive: if limits.ping_interval.is_some() {
@@ -237,6 +254,19 @@ impl Inbound {
         self.limits.close_timeout
     }
 
+    /// permessage-deflate was agreed (or not: `None`): RSV1 may then mark a
+    /// data message's first frame, and such a message is inflated.
+    pub(crate) fn set_deflate(&mut self, agreement: Option<DeflateAgreement>) {
+        #[cfg(feature = "deflate")]
+        if let Some(agreement) = agreement {
+            let reset = agreement.receive_reset(self.role == Role::Server);
+            self.rsv_allowed = RSV1;
+            self.inflater = Some(Inflater::new(reset));
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = agreement;
+    }
+
     #[cfg(test)]
     fn is_done(&self) -> bool {
         self.done
@@ -255,7 +285,9 @@ impl Inbound {
             self.start = 0;
             self.end = 0;
             if let Some(f) = self.frame {
-                if !f.opcode.is_control() && f.remaining() >= self.input.len().max(INPUT_BUF) as u64
+                if !f.opcode.is_control()
+                    && !self.message.compressed
+                    && f.remaining() >= self.input.len().max(INPUT_BUF) as u64
                 {
                     // Grow with the bytes that actually arrive, never with
                     // what the header claims: a bare header costs no memory.
@@ -392,6 +424,8 @@ impl Inbound {
                     if let Some(mask) = frame.mask {
                         apply_mask(&mut self.control[at..], mask, (frame.done % 4) as usize);
                     }
+                } else if self.message.compressed {
+                    self.inflate(frame, take, false)?;
                 } else {
                     self.message.space(take).copy_from_slice(src);
                     self.message.commit(take, frame.mask, frame.done)?;
@@ -420,6 +454,7 @@ impl Inbound {
             header.len
         );
         let msg = &mut self.message;
+        let rsv1 = header.rsv & RSV1 != 0;
         match header.opcode {
             OpCode::Continuation if msg.opcode.is_none() => {
                 return Err(Error::Protocol(ProtocolError::UnexpectedContinuation))
@@ -427,7 +462,14 @@ impl Inbound {
             OpCode::Text | OpCode::Binary if msg.opcode.is_some() => {
                 return Err(Error::Protocol(ProtocolError::ExpectedContinuation))
             }
-            OpCode::Text | OpCode::Binary => msg.opcode = Some(header.opcode),
+            OpCode::Text | OpCode::Binary => {
+                msg.opcode = Some(header.opcode);
+                // decode_header let RSV1 through only if deflate was agreed.
+                msg.compressed = rsv1;
+            }
+            // RFC 7692 section 6.1: RSV1 on a message's first frame only,
+            // never on a continuation or a control frame.
+            _ if rsv1 => return Err(Error::Protocol(ProtocolError::ReservedBits)),
             _ => {}
         }
         if !header.opcode.is_control() {
@@ -438,14 +480,24 @@ impl Inbound {
                     max: self.limits.max_fragments,
                 });
             }
-            if header.len > self.limits.max_frame as u64 {
+            // A compressed frame's inflated bytes are counted as they come
+            // out; on the wire it may exceed the limit by deflate's worst
+            // case for incompressible data (5 bytes per 16 KiB block).
+            let slack = |max: usize| {
+                if msg.compressed {
+                    max as u64 + max as u64 / 1024 + 64
+                } else {
+                    max as u64
+                }
+            };
+            if header.len > slack(self.limits.max_frame) {
                 return Err(Error::TooLarge {
                     size: header.len,
                     max: self.limits.max_frame,
                 });
             }
             let total = msg.len as u64 + header.len;
-            if total > self.limits.max_message as u64 {
+            if !msg.compressed && total > self.limits.max_message as u64 {
                 return Err(Error::TooLarge {
                     size: total,
                     max: self.limits.max_message,
@@ -458,6 +510,7 @@ impl Inbound {
             mask: header.mask,
             len: header.len,
             done: 0,
+            out_start: msg.len,
         })
     }
 
@@ -487,9 +540,68 @@ impl Inbound {
                 self.finish();
                 Ok(Some(Event::Close { frame, echo }))
             }
-            _ if frame.fin => self.message.take().map(|m| Some(Event::Message(m))),
+            _ if frame.fin => {
+                if self.message.compressed {
+                    // The end of the message: the inflater appends the
+                    // stripped 00 00 ff ff tail (RFC 7692 section 7.2.2).
+                    self.inflate(frame, 0, true)?;
+                }
+                self.message.take().map(|m| Some(Event::Message(m)))
+            }
             _ => Ok(None),
         }
+    }
+
+    /// Inflates the next `take` buffered bytes of a compressed frame into
+    /// the message; `last` ends the message. The output counts against
+    /// `max_message` and, from the frame's start, `max_frame`, as it grows;
+    /// text is checked as it comes out.
+    #[cfg(feature = "deflate")]
+    fn inflate(&mut self, frame: InFrame, take: usize, last: bool) -> Result<()> {
+        let piece = &mut self.input[self.start..self.start + take];
+        if let Some(mask) = frame.mask {
+            apply_mask(piece, mask, (frame.done % 4) as usize);
+        }
+        let inflater = match self.inflater.as_mut() {
+            Some(i) => i,
+            // RSV1 gets past decode_header only with an inflater.
+            None => return Err(Error::Protocol(ProtocolError::ReservedBits)),
+        };
+        let msg = &mut self.message;
+        msg.buf.truncate(msg.len);
+        let before = msg.len;
+        let frame_limit = frame.out_start.saturating_add(self.limits.max_frame);
+        let limit = self.limits.max_message.min(frame_limit);
+        let result = inflater.inflate(piece, last, &mut msg.buf, limit);
+        msg.len = msg.buf.len();
+        match result {
+            Ok(_) => {}
+            Err(InflateError::TooBig) if frame_limit < self.limits.max_message => {
+                return Err(Error::TooLarge {
+                    size: (msg.len - frame.out_start) as u64,
+                    max: self.limits.max_frame,
+                })
+            }
+            Err(InflateError::TooBig) => {
+                return Err(Error::TooLarge {
+                    size: msg.len as u64,
+                    max: self.limits.max_message,
+                })
+            }
+            Err(InflateError::Corrupt) => {
+                return Err(Error::Protocol(ProtocolError::InvalidCompressedData))
+            }
+        }
+        if msg.opcode == Some(OpCode::Text) {
+            msg.utf8.feed(&msg.buf[before..msg.len])?;
+        }
+        Ok(())
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    fn inflate(&mut self, _frame: InFrame, _take: usize, _last: bool) -> Result<()> {
+        // Without the feature RSV1 never gets past decode_header.
+        Err(Error::Protocol(ProtocolError::ReservedBits))
     }
 
     /// How long the shell may block for bytes before it must report the
@@ -590,6 +702,11 @@ impl Inbound {
         self.start = 0;
         self.end = 0;
         self.message = Assembly::default();
+        #[cfg(feature = "deflate")]
+        if let Some(inflater) = &mut self.inflater {
+            // A message cut off mid-way gives its decompressor back.
+            inflater.abandon();
+        }
     }
 
     /// Bytes buffered but not yet used, and whether a frame is unfinished.

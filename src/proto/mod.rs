@@ -22,6 +22,8 @@
 //! (`scripts/sans-io-check.sh`).
 
 pub(crate) mod close;
+#[cfg(feature = "deflate")]
+pub(crate) mod deflate;
 pub(crate) mod frame;
 pub(crate) mod inbound;
 pub(crate) mod mask;
@@ -29,6 +31,16 @@ pub(crate) mod outbound;
 pub(crate) mod utf8;
 
 use std::fmt;
+
+/// What permessage-deflate agreement a connection has, if any.
+#[cfg(feature = "deflate")]
+pub(crate) use deflate::Agreement as DeflateAgreement;
+
+/// Without the `deflate` feature nothing can be agreed: `Option` of this is
+/// always `None`, and the code that carries it needs no `cfg`.
+#[cfg(not(feature = "deflate"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeflateAgreement {}
 
 /// Which end of a connection this is. It decides which frames must be masked
 /// (RFC 6455 section 5.1), who closes TCP first after the close handshake

@@ -195,6 +195,8 @@ pub fn frame_with(fin: bool, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub fin: bool,
+    /// RSV1, RSV2 and RSV3 where they sit in the first byte.
+    pub rsv: u8,
     pub opcode: u8,
     pub payload: Vec<u8>,
 }
@@ -385,6 +387,7 @@ impl Client {
         self.need(total);
         let f = Frame {
             fin: self.buf[0] & 0x80 != 0,
+            rsv: self.buf[0] & 0x70,
             opcode: self.buf[0] & 0x0F,
             payload: self.buf[at..total].to_vec(),
         };
