@@ -52,6 +52,7 @@ pub(crate) struct Offer {
     /// Extra headers, such as `Authorization`.
     pub(crate) headers: Vec<(String, String)>,
     /// permessage-deflate, offered from [`Config::deflate`](crate::Config::deflate).
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))] // offered only with the feature
     pub(crate) deflate: Option<crate::config::Deflate>,
 }
 

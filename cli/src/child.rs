@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::AsFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -109,7 +109,7 @@ pub(crate) const NEW_GROUP: &str = "--exec-in-new-process-group";
 pub(crate) fn spawn(
     command: &[OsString],
     env: Vec<(OsString, OsString)>,
-    stdin: Stdio,
+    stdin: fn() -> Stdio,
 ) -> io::Result<Child> {
     let program = match command.first() {
         Some(program) => program,
@@ -122,22 +122,69 @@ pub(crate) fn spawn(
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_os_str());
     find_program(program, path)?;
-    // /proc/self/exe is this very binary, even if its file has since been
-    // replaced by an upgrade.
-    let exe = if Path::new("/proc/self/exe").exists() {
-        PathBuf::from("/proc/self/exe")
-    } else {
-        std::env::current_exe()?
-    };
-    Command::new(exe)
-        .arg(NEW_GROUP)
-        .args(command)
+    spawn_in_group(program, command, env, stdin)
+}
+
+/// Rust 1.64 and later: std puts the child in its own group.
+#[cfg(tinyws_process_group)]
+#[allow(clippy::incompatible_msrv)] // compiled only by 1.64 or later (build.rs)
+fn spawn_in_group(
+    program: &OsString,
+    command: &[OsString],
+    env: Vec<(OsString, OsString)>,
+    stdin: fn() -> Stdio,
+) -> io::Result<Child> {
+    use std::os::unix::process::CommandExt as _;
+    Command::new(program)
+        .args(&command[1..])
         .env_clear()
         .envs(env)
-        .stdin(stdin)
+        .process_group(0)
+        .stdin(stdin())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
+}
+
+/// Rust 1.63: tinyws starts itself as a trampoline that makes the group and
+/// execs CMD.
+#[cfg(not(tinyws_process_group))]
+fn spawn_in_group(
+    program: &OsString,
+    command: &[OsString],
+    env: Vec<(OsString, OsString)>,
+    stdin: fn() -> Stdio,
+) -> io::Result<Child> {
+    let group = std::env::current_exe().and_then(|exe| {
+        Command::new(exe)
+            .arg(NEW_GROUP)
+            .args(command)
+            .env_clear()
+            .envs(env.iter().cloned())
+            .stdin(stdin())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+    });
+    match group {
+        Ok(child) => Ok(child),
+        Err(e) => {
+            // tinyws cannot start itself: CMD then runs without a group of
+            // its own, and only CMD itself is signalled.
+            log::warn!(
+                "cannot start CMD in its own process group ({}); its background processes will not be signalled",
+                e
+            );
+            Command::new(program)
+                .args(&command[1..])
+                .env_clear()
+                .envs(env)
+                .stdin(stdin())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+        }
+    }
 }
 
 /// The trampoline: runs in the child started by [`spawn`], becomes the

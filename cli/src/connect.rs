@@ -43,7 +43,7 @@ where
         (Box::new(io::stdin()), Box::new(io::stdout()))
     } else {
         let env = std::env::vars_os().collect();
-        let mut started = match child::spawn(&o.command, env, Stdio::piped()) {
+        let mut started = match child::spawn(&o.command, env, Stdio::piped) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!(

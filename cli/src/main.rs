@@ -298,7 +298,7 @@ fn broadcast(
             .map(drop)
     } else {
         let name = child::display(&o.command);
-        let mut started = child::spawn(&o.command, child::inherited_env(&o.passenv), Stdio::null())
+        let mut started = child::spawn(&o.command, child::inherited_env(&o.passenv), Stdio::null)
             .map_err(|e| format!("cannot start {}: {}", name, e))?;
         log::info!("started {} (pid {})", name, started.id());
         let stdout = started.stdout.take();

@@ -72,7 +72,7 @@ impl Serve {
         let port = ws.get_ref().local_addr().map_or(0, |a| a.port());
         let mut env = self.inherited_env.clone();
         env.extend(child::cgi_env(ws.request(), port));
-        let mut process = match child::spawn(&self.command, env, Stdio::piped()) {
+        let mut process = match child::spawn(&self.command, env, Stdio::piped) {
             Ok(process) => process,
             Err(e) => {
                 log::error!(
