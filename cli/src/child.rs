@@ -125,24 +125,37 @@ pub(crate) fn spawn(
     spawn_in_group(program, command, env, stdin)
 }
 
+/// `program` with `args`, only `env`, the given stdin, stdout piped and
+/// stderr shared with tinyws.
+fn command(
+    program: &OsStr,
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+    stdin: fn() -> Stdio,
+) -> Command {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .stdin(stdin())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    command
+}
+
 /// Rust 1.64 and later: std puts the child in its own group.
 #[cfg(tinyws_process_group)]
 #[allow(clippy::incompatible_msrv)] // compiled only by 1.64 or later (build.rs)
 fn spawn_in_group(
     program: &OsString,
-    command: &[OsString],
+    args: &[OsString],
     env: Vec<(OsString, OsString)>,
     stdin: fn() -> Stdio,
 ) -> io::Result<Child> {
     use std::os::unix::process::CommandExt as _;
-    Command::new(program)
-        .args(&command[1..])
-        .env_clear()
-        .envs(env)
+    command(program, &args[1..], &env, stdin)
         .process_group(0)
-        .stdin(stdin())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
 }
 
@@ -151,21 +164,14 @@ fn spawn_in_group(
 #[cfg(not(tinyws_process_group))]
 fn spawn_in_group(
     program: &OsString,
-    command: &[OsString],
+    args: &[OsString],
     env: Vec<(OsString, OsString)>,
     stdin: fn() -> Stdio,
 ) -> io::Result<Child> {
-    let group = std::env::current_exe().and_then(|exe| {
-        Command::new(exe)
-            .arg(NEW_GROUP)
-            .args(command)
-            .env_clear()
-            .envs(env.iter().cloned())
-            .stdin(stdin())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-    });
+    let mut trampoline = vec![OsString::from(NEW_GROUP)];
+    trampoline.extend(args.iter().cloned());
+    let group = std::env::current_exe()
+        .and_then(|exe| command(exe.as_os_str(), &trampoline, &env, stdin).spawn());
     match group {
         Ok(child) => Ok(child),
         Err(e) => {
@@ -175,14 +181,7 @@ fn spawn_in_group(
                 "cannot start CMD in its own process group ({}); its background processes will not be signalled",
                 e
             );
-            Command::new(program)
-                .args(&command[1..])
-                .env_clear()
-                .envs(env)
-                .stdin(stdin())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
+            command(program, &args[1..], &env, stdin).spawn()
         }
     }
 }
