@@ -605,11 +605,12 @@ impl Connection {
             None => return,
         };
         let writer = Writer::new(Role::Server);
+        // Counted from here (its drop ends the count however the thread
+        // ends), listed for cutting only once the socket can be cut.
         let registration = {
             let mut registry = self.state.lock();
             let id = registry.next_id;
             registry.next_id += 1;
-            registry.live.insert(id, (Arc::clone(&writer), false));
             Registration {
                 state: Arc::clone(&self.state),
                 id,
@@ -646,6 +647,12 @@ impl Connection {
         if let Some(handle) = stream.share() {
             writer.split(handle);
         }
+        // Listed only now that the socket can be cut: a handshake chosen to
+        // make room, or cut at shutdown's deadline, is always really cut.
+        self.state
+            .lock()
+            .live
+            .insert(registration.id, (Arc::clone(&writer), false));
         let ws = match self.open(stream, writer, registration.id, deadline) {
             Some(ws) => ws,
             None => return,
