@@ -249,15 +249,14 @@ impl<S: Stream> WebSocket<S> {
         loop {
             // Our Close may have gone out from another thread while this
             // one was blocked: from then on the close deadline rules.
-            if let Some(at) = self.writer.close_sent_at() {
-                self.inbound.close_sent(at);
-            }
             let mut wait = self.inbound.wait_for().map(|w| w.saturating_sub(*gap));
-            if let Some(close_at) = self.inbound.close_deadline() {
+            if let Some(at) = self.writer.close_sent_at() {
                 // The clock is read only while closing, or for read_timeout.
-                let now = Instant::now();
-                self.inbound.check_deadline(now)?;
-                wait = Some(close_at - now);
+                self.inbound.close_sent();
+                let since = Instant::now().saturating_duration_since(at);
+                if let Some(left) = self.inbound.close_wait(since)? {
+                    wait = Some(left);
+                }
             }
             let mut callers = false;
             if let Some(Some(deadline)) = deadline {

@@ -24,15 +24,15 @@
 //! - Keepalive counts silence. The shell blocks for at most
 //!   [`Inbound::wait_for`] and reports a read that timed out with
 //!   [`Inbound::on_silence`]; any byte resets the count.
-//! - The close deadline is absolute: the shell reports when our Close went
-//!   out ([`Inbound::close_sent`]) and checks [`Inbound::close_deadline`]
-//!   against its clock.
+//! - The close timeout runs from when our Close went out, which may have
+//!   been on another thread: the shell reports it ([`Inbound::close_sent`])
+//!   and, on each wake-up, how long ago it was ([`Inbound::close_wait`]).
 //!
 //! A partial frame lives here, never in the shell's locals, so a timeout in
 //! the middle of a frame loses nothing.
 
 use std::mem;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::close::{CloseCode, CloseFrame};
 #[cfg(feature = "deflate")]
@@ -215,7 +215,7 @@ pub(crate) struct Inbound {
     /// How long nothing has arrived, as the shell reported it.
     silence: Duration,
     /// When our Close went out, whoever sent it.
-    close_sent_at: Option<Instant>,
+    closing: bool,
     done: bool,
 }
 
@@ -241,7 +241,7 @@ impl Inbound {
                 Keepalive::Off
             },
             silence: Duration::from_secs(0),
-            close_sent_at: None,
+            closing: false,
             done: false,
         }
     }
@@ -529,7 +529,7 @@ impl Inbound {
             OpCode::Close => {
                 let payload = mem::take(&mut self.control);
                 let frame = CloseFrame::parse(&payload)?;
-                let echo = if self.close_sent_at.is_some() {
+                let echo = if self.closing {
                     None
                 } else {
                     Some(match &frame {
@@ -608,10 +608,10 @@ impl Inbound {
     /// silence with [`on_silence`](Self::on_silence): the ping interval while
     /// idle, what is left of the ping timeout while a Ping is unanswered;
     /// `None` (block for ever) with keepalive off or once closing, when
-    /// [`close_deadline`](Self::close_deadline) rules instead.
+    /// [`close_wait`](Self::close_wait) rules instead.
     #[inline]
     pub(crate) fn wait_for(&self) -> Option<Duration> {
-        if self.close_sent_at.is_some() {
+        if self.closing {
             return None;
         }
         let period = match self.keepalive {
@@ -662,34 +662,30 @@ impl Inbound {
         }
     }
 
-    /// Our Close went out at `at` (from this thread or any other). Keepalive
-    /// stops; the peer has until [`close_deadline`](Self::close_deadline) to
-    /// answer, and its Close is not echoed.
+    /// Our Close went out (from this thread or any other). Keepalive stops;
+    /// the peer has the close timeout to answer, and its Close is not
+    /// echoed.
     #[inline]
-    pub(crate) fn close_sent(&mut self, at: Instant) {
-        if self.close_sent_at.is_none() {
-            self.close_sent_at = Some(at);
-        }
+    pub(crate) fn close_sent(&mut self) {
+        self.closing = true;
     }
 
-    /// When the peer's answer to our Close is overdue.
-    #[inline]
-    pub(crate) fn close_deadline(&self) -> Option<Instant> {
-        let at = self.close_sent_at?;
-        Some(at.checked_add(self.limits.close_timeout).unwrap_or(at))
-    }
-
-    /// Checks the close deadline against `now`.
+    /// How long the shell may still wait for the peer's Close, our own
+    /// having gone out `since` ago; `None` while ours has not gone out.
     ///
     /// # Errors
-    /// [`Timeout::Close`] once it has passed; the machine is then done.
-    pub(crate) fn check_deadline(&mut self, now: Instant) -> Result<()> {
-        match self.close_deadline() {
-            Some(deadline) if now >= deadline => {
+    /// [`Timeout::Close`] once the close timeout has passed; the machine is
+    /// then done.
+    pub(crate) fn close_wait(&mut self, since: Duration) -> Result<Option<Duration>> {
+        if !self.closing {
+            return Ok(None);
+        }
+        match self.limits.close_timeout.checked_sub(since) {
+            Some(left) if left > Duration::from_secs(0) => Ok(Some(left)),
+            _ => {
                 self.finish();
                 Err(Error::Timeout(Timeout::Close))
             }
-            _ => Ok(()),
         }
     }
 
@@ -846,9 +842,8 @@ mod tests {
             );
 
             // Ours first: data still arrives, the peer's Close is not echoed.
-            let t0 = Instant::now();
             let mut m = Inbound::new(role, limits());
-            m.close_sent(t0);
+            m.close_sent();
             m.feed(&frame(role, true, OpCode::Binary, b"late"));
             m.feed(&frame(role, true, OpCode::Close, b"\x03\xe8"));
             let got = events(&mut m);
@@ -927,16 +922,18 @@ mod tests {
     /// stops meanwhile.
     #[test]
     fn close_timeout_without_sleeping() {
-        let t0 = Instant::now();
+        let ms = Duration::from_millis;
         let mut m = Inbound::new(Role::Client, limits());
-        m.close_sent(t0);
+        assert_eq!(m.close_wait(ms(60_000)).unwrap(), None);
+        assert_eq!(m.wait_for(), Some(Duration::from_secs(30)));
+        m.close_sent();
         assert_eq!(m.wait_for(), None);
-        assert_eq!(m.close_deadline(), Some(t0 + Duration::from_secs(5)));
-        m.check_deadline(t0 + Duration::from_millis(4999)).unwrap();
-        // A later report of the same Close does not move the deadline.
-        m.close_sent(t0 + Duration::from_secs(3));
+        assert_eq!(m.close_wait(ms(0)).unwrap(), Some(ms(5000)));
+        assert_eq!(m.close_wait(ms(4999)).unwrap(), Some(ms(1)));
+        // Reported again, the same Close changes nothing.
+        m.close_sent();
         assert!(matches!(
-            m.check_deadline(t0 + Duration::from_secs(5)),
+            m.close_wait(ms(5000)),
             Err(Error::Timeout(Timeout::Close))
         ));
         assert!(m.is_done());
