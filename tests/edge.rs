@@ -6,56 +6,24 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
-use support::{frame, recv, report, upgrade_request_with, wait_until, Client, TestServer, KEY};
+use log::Level;
+use support::{
+    frame, logs, recv, report, upgrade_request_with, wait_until, Client, TestServer, KEY,
+};
 use tinyws::{Config, Reply, Server, Upgrade};
-
-struct Capture;
-
-static LINES: Mutex<Vec<(Level, String)>> = Mutex::new(Vec::new());
-static LOGGER: Capture = Capture;
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        if record.target().starts_with("tinyws") {
-            let line = record.args().to_string();
-            LINES.lock().unwrap().push((record.level(), line));
-        }
-    }
-    fn flush(&self) {}
-}
-
-/// Every test calls this first, before any server starts.
-fn install() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&LOGGER).unwrap();
-        log::set_max_level(LevelFilter::Debug);
-    });
-}
 
 /// Info lines that contain every one of `parts`.
 fn info_lines(parts: &[&str]) -> Vec<String> {
-    LINES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(l, line)| *l == Level::Info && parts.iter().all(|p| line.contains(p)))
-        .map(|(_, line)| line.clone())
-        .collect()
+    logs::lines(Level::Info, parts)
 }
 
 const PAGE: &str = "<h1>dashboard</h1>";
 
 /// A server like examples/sensor_feed: a page at `/`, the WebSocket at `/ws`.
 fn site(config: Config) -> TestServer {
-    install();
+    logs::install();
     let server = Server::bind("127.0.0.1:0", &config)
         .unwrap()
         .on_request(|req| match (req.is_upgrade(), req.path()) {
@@ -227,7 +195,7 @@ fn an_absolute_form_target_is_served_by_its_path() {
 
 /// A server that reports each upgrade's client address and host.
 fn reporting(config: Config) -> (TestServer, std::sync::mpsc::Receiver<(IpAddr, String)>) {
-    install();
+    logs::install();
     let (tx, rx) = report();
     let server = Server::bind("127.0.0.1:0", &config).unwrap();
     let server = TestServer::start(server, move |mut ws| {
@@ -393,7 +361,7 @@ fn head_gets_the_headers_of_get_and_no_body() {
 
 #[test]
 fn a_tls_client_hello_is_closed_at_once_with_nothing_readable() {
-    install();
+    logs::install();
     // A long handshake timeout: the answer must not wait for it.
     let server = TestServer::echo(Config::default().handshake_timeout(Duration::from_secs(60)));
     // The start of a real ClientHello: handshake record, TLS 1.0 record
@@ -458,7 +426,7 @@ fn a_subprotocol_offered_and_not_chosen_is_logged_at_info() {
 
 #[test]
 fn an_answered_handshake_is_never_cut_to_make_room() {
-    install();
+    logs::install();
     // With a cap of one, a newcomer arriving just after the 101 (before the
     // connection's thread has moved on) must get 503, and the connection
     // must live: only handshakes still reading their request are cut.

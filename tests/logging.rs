@@ -4,52 +4,13 @@
 
 mod support;
 
-use std::sync::{Mutex, Once};
-
-use log::{Level, LevelFilter, Log, Metadata, Record};
-use support::{frame_with, wait_until, Client, TestServer};
+use log::Level;
+use support::{frame_with, logs, wait_until, Client, TestServer};
 use tinyws::Config;
-
-struct Capture;
-
-static LINES: Mutex<Vec<(Level, String)>> = Mutex::new(Vec::new());
-static LOGGER: Capture = Capture;
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        if record.target().starts_with("tinyws") {
-            let line = record.args().to_string();
-            LINES.lock().unwrap().push((record.level(), line));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn install() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&LOGGER).unwrap();
-        log::set_max_level(LevelFilter::Trace);
-    });
-}
-
-/// Lines at `level` that contain every one of `parts`.
-fn lines(level: Level, parts: &[&str]) -> Vec<String> {
-    LINES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(l, line)| *l == level && parts.iter().all(|p| line.contains(p)))
-        .map(|(_, line)| line.clone())
-        .collect()
-}
 
 #[test]
 fn connect_and_disconnect_are_logged_at_info() {
-    install();
+    logs::install();
     let server = TestServer::echo(Config::default());
     let mut c = Client::connect(server.addr);
     c.send(support::upgrade_request("/feed?x=1").as_bytes());
@@ -59,14 +20,14 @@ fn connect_and_disconnect_are_logged_at_info() {
     c.expect_close(4321);
     drop(c);
     wait_until("the disconnect is logged", || {
-        !lines(Level::Info, &[&peer, "disconnected"]).is_empty()
+        !logs::lines(Level::Info, &[&peer, "disconnected"]).is_empty()
     });
     assert_eq!(
-        lines(Level::Info, &[&format!("{} connected /feed", peer)]).len(),
+        logs::lines(Level::Info, &[&format!("{} connected /feed", peer)]).len(),
         1,
         "no connect line"
     );
-    let bye = lines(Level::Info, &[&peer, "disconnected"]).remove(0);
+    let bye = logs::lines(Level::Info, &[&peer, "disconnected"]).remove(0);
     for part in ["/feed", "4321", "peer", "after"] {
         assert!(bye.contains(part), "{:?} lacks {:?}", bye, part);
     }
@@ -74,7 +35,7 @@ fn connect_and_disconnect_are_logged_at_info() {
 
 #[test]
 fn protocol_errors_at_debug_and_frames_at_trace() {
-    install();
+    logs::install();
     let server = TestServer::echo(Config::default());
     let mut c = Client::open(server.addr);
     let peer = c.stream.local_addr().unwrap().to_string();
@@ -84,11 +45,14 @@ fn protocol_errors_at_debug_and_frames_at_trace() {
     c.expect_close(1002);
     drop(c);
     wait_until("the disconnect is logged", || {
-        !lines(Level::Info, &[&peer, "disconnected"]).is_empty()
+        !logs::lines(Level::Info, &[&peer, "disconnected"]).is_empty()
     });
-    assert!(!lines(Level::Debug, &["1002", "unmasked"]).is_empty());
-    assert!(!lines(Level::Trace, &["Text"]).is_empty(), "no frame trace");
-    let bye = lines(Level::Info, &[&peer, "disconnected"]).remove(0);
+    assert!(!logs::lines(Level::Debug, &["1002", "unmasked"]).is_empty());
+    assert!(
+        !logs::lines(Level::Trace, &["Text"]).is_empty(),
+        "no frame trace"
+    );
+    let bye = logs::lines(Level::Info, &[&peer, "disconnected"]).remove(0);
     assert!(bye.contains("1002"), "{:?}", bye);
 }
 
@@ -96,18 +60,14 @@ fn protocol_errors_at_debug_and_frames_at_trace() {
 /// the query itself.
 #[test]
 fn refusals_do_not_log_the_query() {
-    install();
+    logs::install();
     let server = TestServer::echo(Config::default());
     let request = support::upgrade_request("/publish?token=s3cr3t-token")
         .replace("Host: localhost", "Host: rebinding.example");
     let (_c, r) = Client::request(server.addr, &request);
     assert_eq!(r.status, 421);
     wait_until("the refusal is logged", || {
-        !lines(Level::Info, &["/publish?…", "421"]).is_empty()
+        !logs::lines(Level::Info, &["/publish?…", "421"]).is_empty()
     });
-    let all = LINES.lock().unwrap();
-    assert!(
-        all.iter().all(|(_, line)| !line.contains("s3cr3t")),
-        "a token reached the log"
-    );
+    assert!(!logs::any_contains("s3cr3t"), "a token reached the log");
 }

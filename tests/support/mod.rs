@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod logs;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{mpsc, Arc, Mutex, Once};
