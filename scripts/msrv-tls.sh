@@ -17,36 +17,11 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MSRV_TLS_DIR="${MSRV_TLS_DIR:-/opt/tinyws-msrv/1.85}"
-export DEBIAN_FRONTEND=noninteractive
 VER="1.85.0+dfsg3-1~deb12u3"
 PKGS="rustc-web=$VER cargo-web=$VER libstd-rust-web-1.85=$VER libstd-rust-web-dev=$VER"
-
-if [ ! -f "$MSRV_TLS_DIR/.complete" ]; then
-  echo "msrv-tls.sh: unpacking Debian's Rust 1.85 into $MSRV_TLS_DIR"
-  debs="$(mktemp -d)"
-  chown _apt "$debs" 2>/dev/null || true
-  # shellcheck disable=SC2086
-  if ! (cd "$debs" && apt-get download -q $PKGS >/dev/null 2>&1); then
-    apt-get update -q >/dev/null
-    # shellcheck disable=SC2086
-    (cd "$debs" && apt-get download -q $PKGS >/dev/null)
-  fi
-  mkdir -p "$MSRV_TLS_DIR"
-  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$MSRV_TLS_DIR"; done
-  # What the unpacked binaries link against, from their own Depends lines.
-  deps="$(for deb in "$debs"/*.deb; do dpkg-deb -f "$deb" Depends; done | tr ',' '\n' |
-    sed 's/|.*//; s/([^)]*)//g; s/^ *//; s/ *$//; s/^libc-dev$/libc6-dev/' |
-    grep -vE '^(rustc-web|cargo-web|libstd-rust-web.*)$' | grep -v '^$' | sort -u | tr '\n' ' ')"
-  # shellcheck disable=SC2086
-  apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends $deps >/dev/null ||
-    { apt-get update -q >/dev/null; apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends $deps >/dev/null; }
-  rm -rf "$debs"
-  touch "$MSRV_TLS_DIR/.complete"
-fi
-
-LIBDIR="$MSRV_TLS_DIR/usr/lib/$(gcc -print-multiarch)"
-export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export RUSTC="$MSRV_TLS_DIR/usr/bin/rustc" RUSTDOC="$MSRV_TLS_DIR/usr/bin/rustdoc"
+# shellcheck source=scripts/lib/debian-rust.sh
+. "$ROOT/scripts/lib/debian-rust.sh"
+use_debian_rust msrv-tls.sh "$MSRV_TLS_DIR" "$PKGS" 'rustc-web|cargo-web|libstd-rust-web.*'
 export CARGO_TARGET_DIR="$ROOT/target/msrv-tls"
 CARGO="$MSRV_TLS_DIR/usr/bin/cargo"
 "$RUSTC" --version
