@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::config::setters;
 use crate::error::Error;
 use crate::proto::close::CloseCode;
 
@@ -52,22 +53,7 @@ impl Default for Backoff {
     }
 }
 
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
-        impl Backoff {
-            $(
-                $(#[$doc])*
-                #[must_use]
-                pub fn $name(mut self, value: $ty) -> Self {
-                    self.$name = value;
-                    self
-                }
-            )*
-        }
-    };
-}
-
-setters! {
+setters! { Backoff {
     /// Set [`Self::first_delay`].
     first_delay: Duration;
     /// Set [`Self::factor`].
@@ -78,7 +64,7 @@ setters! {
     stable_after: Duration;
     /// Set [`Self::retry_client_errors`].
     retry_client_errors: bool;
-}
+}}
 
 /// The longest delay accepted: a day is beyond any sensible ceiling.
 const MAX_CEILING: Duration = Duration::from_secs(24 * 3600);

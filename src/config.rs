@@ -140,28 +140,14 @@ impl Default for Deflate {
     }
 }
 
-impl Deflate {
+setters! { Deflate {
     /// Set [`Self::context_takeover`].
-    #[must_use]
-    pub fn context_takeover(mut self, value: bool) -> Self {
-        self.context_takeover = value;
-        self
-    }
-
+    context_takeover: bool;
     /// Set [`Self::level`].
-    #[must_use]
-    pub fn level(mut self, value: u8) -> Self {
-        self.level = value;
-        self
-    }
-
+    level: u8;
     /// Set [`Self::threshold`].
-    #[must_use]
-    pub fn threshold(mut self, value: usize) -> Self {
-        self.threshold = value;
-        self
-    }
-}
+    threshold: usize;
+}}
 
 impl Default for Config {
     fn default() -> Self {
@@ -195,9 +181,11 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The smallest thread stack accepted: Linux refuses less than 16 KiB.
 const MIN_STACK: usize = 16 * 1024;
 
+/// Consuming setters named after the fields they set, for the crate's
+/// settings types (`Config`, `Deflate`, `Backoff`).
 macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
-        impl Config {
+    ($owner:ident { $($(#[$doc:meta])* $name:ident: $ty:ty;)* }) => {
+        impl $owner {
             $(
                 $(#[$doc])*
                 #[must_use]
@@ -209,8 +197,9 @@ macro_rules! setters {
         }
     };
 }
+pub(crate) use setters;
 
-setters! {
+setters! { Config {
     /// Set [`Self::max_message_size`].
     max_message_size: usize;
     /// Set [`Self::max_frame_size`].
@@ -249,7 +238,7 @@ setters! {
     require_subprotocol: bool;
     /// Set [`Self::deflate`].
     deflate: Option<Deflate>;
-}
+}}
 
 impl Config {
     /// Checks every value once, so that nothing later has to.
