@@ -67,6 +67,10 @@ pub(crate) struct Writer {
     /// permessage-deflate, set once after the handshake.
     #[cfg(feature = "deflate")]
     deflate: Mutex<Option<Arc<Compression>>>,
+    /// Whether `deflate` is set: read on every data frame, so a connection
+    /// that did not negotiate compression takes no second lock.
+    #[cfg(feature = "deflate")]
+    deflate_on: AtomicBool,
     /// What was agreed, for the receive side.
     agreement: Mutex<Option<DeflateAgreement>>,
 }
@@ -123,6 +127,8 @@ impl Writer {
             close_sent: AtomicBool::new(false),
             #[cfg(feature = "deflate")]
             deflate: Mutex::new(None),
+            #[cfg(feature = "deflate")]
+            deflate_on: AtomicBool::new(false),
             agreement: Mutex::new(None),
         })
     }
@@ -144,6 +150,7 @@ impl Writer {
                 },
             };
             *self.deflate.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(compression));
+            self.deflate_on.store(true, Ordering::Release);
         }
         #[cfg(not(feature = "deflate"))]
         let _ = config;
@@ -156,6 +163,9 @@ impl Writer {
 
     #[cfg(feature = "deflate")]
     fn compression(&self) -> Option<Arc<Compression>> {
+        if !self.deflate_on.load(Ordering::Acquire) {
+            return None;
+        }
         self.deflate
             .lock()
             .unwrap_or_else(|p| p.into_inner())
