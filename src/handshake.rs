@@ -647,12 +647,22 @@ pub(crate) fn handshake_until<S: Stream + ?Sized>(
     }
     accepted();
     send(stream, |out| write_accept(out, &answer_101, &extra))?;
+    if let Some((_, extension)) = &answer_101.deflate {
+        log_deflate(&request, extension);
+    }
     Ok(Outcome::Open(Agreed {
         request,
         subprotocol: answer_101.subprotocol,
         deflate: answer_101.deflate.map(|(agreement, _)| agreement),
         rest: head.rest,
     }))
+}
+
+/// What was agreed, so that an operator (and the browser test) can see
+/// that a client's offer was taken.
+#[inline(never)]
+fn log_deflate(request: &Request, extension: &str) {
+    log::debug!("{} agreed to {}", who(request), extension);
 }
 
 /// A browser fails a connection whose answer names none of the

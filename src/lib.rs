@@ -99,8 +99,9 @@
 //! Through the `log` crate: `info` for each connect and disconnect (peer,
 //! path, close code, who closed, duration) and refused handshakes, and for
 //! each failed client attempt (its cause and the delay before the next);
-//! `debug` for protocol errors with their reason; `trace` for every frame
-//! header.
+//! `debug` for protocol errors with their reason and for each
+//! permessage-deflate agreement (peer and extension as answered); `trace`
+//! for every frame header.
 //!
 //! # Memory per connection
 //!

@@ -71,3 +71,33 @@ fn refusals_do_not_log_the_query() {
     });
     assert!(!logs::any_contains("s3cr3t"), "a token reached the log");
 }
+
+/// The permessage-deflate agreement is logged at debug with the peer and
+/// the extension as answered, so that a deployment (and the browser test)
+/// can see that a client's offer was taken.
+#[cfg(feature = "deflate")]
+#[test]
+fn agreed_deflate_is_logged_at_debug() {
+    logs::install();
+    let server = TestServer::echo(Config::default().deflate(Some(tinyws::Deflate::default())));
+    let mut c = Client::connect(server.addr);
+    c.send(
+        support::upgrade_request_with(
+            "/deflated",
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+        )
+        .as_bytes(),
+    );
+    assert_eq!(c.read_response().status, 101);
+    let peer = c.stream.local_addr().unwrap().to_string();
+    wait_until("the agreement is logged", || {
+        !logs::lines(
+            Level::Debug,
+            &[
+                &peer,
+                "agreed to permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            ],
+        )
+        .is_empty()
+    });
+}
