@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example sensor_feed [ADDR] [--host NAME]... [--trusted-proxy IP]...
+//!     [--tls-cert FILE --tls-key FILE]
 //! ```
 //!
 //! ADDR defaults to `0.0.0.0:8080`, so other machines on the LAN can open the
@@ -24,11 +25,21 @@
 //!
 //! The default Origin policy accepts the page, since it is served from the
 //! same origin as the WebSocket.
+//!
+//! Built with `--features deflate` it agrees to permessage-deflate, as the
+//! browsers offer. With `--features tls` and `--tls-cert FILE --tls-key FILE`
+//! it serves the page over https and the feed over wss (README, "wss on a
+//! LAN"); without the feature those options say how to build it.
+//!
+//! `/echo` is a WebSocket that sends every message back, so that large
+//! messages can be checked both ways through whatever lies between a browser
+//! and the device (a proxy, TLS, compression); `scripts/browser-test.sh`
+//! uses it.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tinyws::{Config, Hub, Reply, Server, Upgrade};
+use tinyws::{Config, Hub, Reply, Server, TlsConfig, Upgrade, WebSocket};
 
 const PAGE: &str = include_str!("sensor_feed.html");
 const THERMAL: &str = "/sys/class/thermal/thermal_zone0/temp";
@@ -39,23 +50,27 @@ const STALL: Duration = Duration::from_millis(500);
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let (addr, config) = match options(std::env::args().skip(1)) {
+    let (addr, config, tls) = match options(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("sensor_feed: {}", e);
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(&addr, config) {
+    if let Err(e) = run(&addr, config, tls) {
         eprintln!("sensor_feed: {}: {}", addr, e);
         std::process::exit(1);
     }
 }
 
-/// `[ADDR] [--host NAME]... [--trusted-proxy IP]...`
-fn options(args: impl Iterator<Item = String>) -> Result<(String, Config), String> {
+/// The certificate and key files for https/wss.
+type TlsFiles = Option<(String, String)>;
+
+/// `[ADDR] [--host NAME]... [--trusted-proxy IP]... [--tls-cert FILE --tls-key FILE]`
+fn options(args: impl Iterator<Item = String>) -> Result<(String, Config, TlsFiles), String> {
     let mut addr = "0.0.0.0:8080".to_owned();
     let (mut hosts, mut proxies) = (Vec::new(), Vec::new());
+    let (mut cert, mut key) = (None, None);
     let mut args = args;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{} needs a value", arg));
@@ -68,26 +83,42 @@ fn options(args: impl Iterator<Item = String>) -> Result<(String, Config), Strin
                         .map_err(|_| format!("{}: not an IP address", ip))?,
                 );
             }
+            "--tls-cert" => cert = Some(value()?),
+            "--tls-key" => key = Some(value()?),
             _ if !arg.starts_with('-') => addr = arg,
             _ => return Err(format!("unknown option {}", arg)),
         }
     }
-    let config = Config::default()
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".to_owned()),
+    };
+    let mut config = Config::default()
         .allowed_hosts(hosts)
         .trusted_proxies(proxies);
-    Ok((addr, config))
+    if cfg!(feature = "deflate") {
+        config = config.deflate(Some(tinyws::Deflate::default()));
+    }
+    Ok((addr, config, tls))
 }
 
-fn run(addr: &str, config: Config) -> tinyws::Result<()> {
-    let server =
-        Server::bind(addr, &config)?.on_request(|req| match (req.is_upgrade(), req.path()) {
-            (true, "/ws") => Upgrade::new().into(),
-            (false, "/") | (false, "/index.html") => {
-                Reply::html(PAGE).header("Cache-Control", "no-cache").into()
-            }
-            _ => Reply::text(404, "not found; the dashboard is at /\n").into(),
-        });
-    print_urls(server.local_addr()?);
+fn run(addr: &str, config: Config, tls: TlsFiles) -> tinyws::Result<()> {
+    let mut server = Server::bind(addr, &config)?;
+    if let Some((cert, key)) = &tls {
+        server = server.tls(TlsConfig::server(cert, key)?)?;
+    }
+    let server = server.on_request(|req| match (req.is_upgrade(), req.path()) {
+        (true, "/ws") | (true, "/echo") => Upgrade::new().into(),
+        (false, "/") | (false, "/index.html") => {
+            Reply::html(PAGE).header("Cache-Control", "no-cache").into()
+        }
+        _ => Reply::text(404, "not found; the dashboard is at /\n").into(),
+    });
+    print_urls(
+        server.local_addr()?,
+        if tls.is_some() { "https" } else { "http" },
+    );
 
     let hub = Hub::new(STALL);
     let feed = hub.clone();
@@ -96,6 +127,9 @@ fn run(addr: &str, config: Config) -> tinyws::Result<()> {
         .spawn(move || produce(&feed))?;
 
     server.serve(move |mut ws| {
+        if ws.request().map(|r| r.path()) == Some("/echo") {
+            return echo(ws);
+        }
         // Subscribe, then read only to answer Pings and notice the close:
         // the producer does all the sending.
         match ws.sender() {
@@ -113,6 +147,15 @@ fn run(addr: &str, config: Config) -> tinyws::Result<()> {
         log::debug!("{} watching", hub.len());
         while ws.read().is_ok() {}
     })
+}
+
+/// Sends every message back until the peer closes.
+fn echo(mut ws: WebSocket) {
+    while let Ok(msg) = ws.read() {
+        if msg.is_data() && ws.send(msg).is_err() {
+            break;
+        }
+    }
 }
 
 /// Reads and broadcasts ten times a second, on a fixed schedule that does not
@@ -198,10 +241,10 @@ fn read_thermal() -> Option<f64> {
 }
 
 /// Prints where to point a browser.
-fn print_urls(local: SocketAddr) {
+fn print_urls(local: SocketAddr, scheme: &str) {
     let port = local.port();
     if !local.ip().is_unspecified() {
-        println!("sensor feed: open http://{}/", local);
+        println!("sensor feed: open {}://{}/", scheme, local);
         if local.ip().is_loopback() {
             println!(
                 "(only this machine can open it; pass 0.0.0.0:{} to share it on the LAN)",
@@ -211,17 +254,18 @@ fn print_urls(local: SocketAddr) {
         return;
     }
     println!("sensor feed: open one of");
-    println!("  http://127.0.0.1:{}/   (this machine)", port);
+    println!("  {}://127.0.0.1:{}/   (this machine)", scheme, port);
     if let Some(ip) = lan_ip() {
         println!(
-            "  http://{}/   (other machines on the LAN)",
+            "  {}://{}/   (other machines on the LAN)",
+            scheme,
             SocketAddr::new(ip, port)
         );
     }
     if let Some(host) = hostname() {
         println!(
-            "  http://{}.local:{}/   (if mDNS works on your LAN)",
-            host, port
+            "  {}://{}.local:{}/   (if mDNS works on your LAN)",
+            scheme, host, port
         );
     }
     println!(
