@@ -5,11 +5,16 @@
 # They are committed, so the tests need no openssl; rerun this only to
 # change them. Their keys are public: never trust this CA anywhere.
 #
+#   scripts/tls-test-certs.sh [DIR]
+#
+# DIR (default tests/certs) lets a test make a fresh set of its own, as
+# scripts/browser-test.sh does for the CA it has Chromium trust.
+#
 # The CA and the certificates are valid for 100 years so the committed
 # files do not expire under the tests.
 set -euo pipefail
 command -v openssl >/dev/null || { apt-get update -q >/dev/null; apt-get install -y -q openssl >/dev/null; }
-DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/certs"
+DIR="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/certs}"
 mkdir -p "$DIR"
 cd "$DIR"
 tmp="$(mktemp -d)"
