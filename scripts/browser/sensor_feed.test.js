@@ -1,96 +1,35 @@
 // Drives examples/sensor_feed in Debian's headless Chromium through
 // playwright-core: readings arrive, the chart changes, the page shows the
 // connection state, it reconnects after the server is restarted, and a
-// message over the size limit gets 1009 every time.
+// message over the size limit gets 1009 every time. Built with the
+// `deflate` feature, the page's socket agrees to permessage-deflate and the
+// server logs the agreement.
 //
 // Run by scripts/browser-test.sh, which installs the prerequisites and
 // builds the example. Inputs come from the environment:
-//   SENSOR_FEED_BIN  the built example
+//   SENSOR_FEED_BIN  the built example (with the `deflate` feature)
 //   SCREENSHOT_DIR   where to leave the screenshots (default: a temp dir)
 //   CHROMIUM         the browser (default /usr/bin/chromium)
 "use strict";
 
-const { chromium } = require("playwright-core");
-const { spawn } = require("child_process");
 const fs = require("fs");
-const http = require("http");
-const net = require("net");
 const os = require("os");
 const path = require("path");
+const { log, check, freePort, Server, launch, run } = require("./common");
 
 const BIN = process.env.SENSOR_FEED_BIN;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-// The flags that keep Chromium off the (closed) network, from issue 4.
-const FLAGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--no-proxy-server", "--disable-domain-reliability", "--no-pings",
-  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-];
 
 let server = null;
-let context = null;
-let profile = null;
-const started = Date.now();
-
-function log(msg) {
-  console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
-}
-
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-  log(`ok: ${what}`);
-}
-
-/** A loopback port nobody listens on now. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** GET url until it answers 200, or fail after `ms`. */
-async function waitForHttp(url, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const status = await new Promise((resolve) => {
-      const req = http.get(url, (res) => { res.resume(); resolve(res.statusCode); });
-      req.on("error", () => resolve(0));
-      req.setTimeout(1000, () => { req.destroy(); resolve(0); });
-    });
-    if (status === 200) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+let browser = null;
 
 async function startServer(port) {
-  const child = spawn(BIN, [`127.0.0.1:${port}`], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" },
-  });
-  const prefix = (line) => line && console.log(`        server| ${line}`);
-  child.stdout.on("data", (d) => d.toString().split("\n").forEach(prefix));
-  child.stderr.on("data", (d) => d.toString().split("\n").forEach(prefix));
-  server = child;
-  await waitForHttp(`http://127.0.0.1:${port}/`, 15000);
-  log(`server pid ${child.pid} up on 127.0.0.1:${port}`);
-  return child;
+  // Debug for the library: it logs each permessage-deflate agreement there.
+  server = new Server("server", BIN, [`127.0.0.1:${port}`], { RUST_LOG: "info,tinyws=debug" });
+  await server.start(`http://127.0.0.1:${port}/`);
 }
 
 function stopServer() {
-  return new Promise((resolve) => {
-    const child = server;
-    server = null;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
+  return server ? server.stop() : Promise.resolve();
 }
 
 async function main() {
@@ -100,21 +39,9 @@ async function main() {
   const shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "tinyws-shots-"));
   await startServer(port);
 
-  // A fresh, empty profile, as the issue asks; launchPersistentContext is
-  // how playwright takes --user-data-dir.
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), "tinyws-chromium-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1000, height: 720 },
-    timeout: 30000,
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(15000);
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error") log(`page console: ${m.text()}`); });
+  // A fresh, empty profile, as the issue asks.
+  browser = await launch();
+  const { page, context, pageErrors } = browser;
 
   await page.goto(url, { waitUntil: "load" });
   log(`opened ${url}`);
@@ -125,6 +52,11 @@ async function main() {
   await page.waitForFunction(() => window.sensorFeed.received >= 10);
   const first = await page.evaluate(() => ({ ...window.sensorFeed, points: window.sensorFeed.points.length }));
   check(typeof first.last.celsius === "number" && typeof first.last.t === "number", `readings arrive (last: ${JSON.stringify(first.last)})`);
+  // permessage-deflate: the page's socket took it, and the server says so.
+  const feed = await page.evaluate(() => ({ url: window.sensorFeed.url, extensions: window.sensorFeed.extensions }));
+  check(/^permessage-deflate\b/.test(feed.extensions), `the page's socket (${feed.url}) agreed to "${feed.extensions}"`);
+  const agreed = await server.waitLogged("agreed to permessage-deflate");
+  check(agreed.length >= 1, `the server logged the agreement: "${(agreed[0] || "").trim()}"`);
   const source = await page.textContent("#source");
   check(first.last.source !== "simulated" || /SIMULATED/.test(source), `source is labelled: "${source.trim()}"`);
 
@@ -200,18 +132,7 @@ async function main() {
 
 async function cleanup() {
   await stopServer();
-  if (context) await context.close().catch(() => {});
-  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 
-// A hard bound, whatever hangs.
-const watchdog = setTimeout(() => {
-  console.error("browser test: timed out after 120 s");
-  if (server) server.kill("SIGKILL");
-  process.exit(1);
-}, 120000);
-
-main().then(
-  async () => { await cleanup(); clearTimeout(watchdog); log("PASS"); },
-  async (e) => { console.error(`FAIL: ${e && e.stack ? e.stack : e}`); await cleanup(); clearTimeout(watchdog); process.exit(1); },
-);
+run("sensor dashboard", 120, main, cleanup);
