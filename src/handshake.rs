@@ -59,13 +59,13 @@ fn accept_key_bytes(key: &[u8]) -> [u8; 28] {
 pub(crate) fn parse(
     buf: &[u8],
     peer: Option<SocketAddr>,
-) -> Result<Option<(Request, usize)>, HandshakeError> {
+) -> Result<Option<(Box<Request>, usize)>, HandshakeError> {
     // On the heap. Stack depth: DESIGN.md, "Memory".
     let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => {
-            Ok(Some((Request::from_parsed(&buf[..n], &req, peer), n)))
+            Ok(Some((Box::new(Request::from_parsed(&buf[..n], &req, peer)), n)))
         }
         Ok(httparse::Status::Partial) => Ok(None),
         Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::new(431, "too many headers")),
@@ -88,7 +88,9 @@ pub(crate) fn parse(
 /// What validation found for an upgrade it accepts.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    pub(crate) accept: [u8; 28],
+    /// The client's Sec-WebSocket-Key, checked. Its hash is taken as the 101
+    /// is written, under less stack (DESIGN.md, "Memory").
+    pub(crate) key: [u8; 24],
     pub(crate) subprotocol: Option<String>,
     /// permessage-deflate as agreed from [`Config::deflate`], with the
     /// `Sec-WebSocket-Extensions` answer.
@@ -136,7 +138,11 @@ pub(crate) fn validate(req: &Request, config: &Config) -> Result<Accepted, Hands
         _ => return refuse(426, "unsupported websocket version: only 13 is supported"),
     }
     let key = match one_value(req, "sec-websocket-key") {
-        Some(k) if is_valid_key(k) => k,
+        Some(k) if is_valid_key(k) => {
+            let mut key = [0u8; 24];
+            key.copy_from_slice(k);
+            key
+        }
         Some(_) => return refuse(400, "sec-websocket-key must be the base64 of 16 bytes"),
         None => return refuse(400, "missing or repeated sec-websocket-key"),
     };
@@ -155,7 +161,7 @@ pub(crate) fn validate(req: &Request, config: &Config) -> Result<Accepted, Hands
     #[cfg(not(feature = "deflate"))]
     let deflate = None;
     Ok(Accepted {
-        accept: accept_key_bytes(key),
+        key,
         subprotocol,
         deflate,
     })
@@ -356,7 +362,7 @@ pub(crate) fn write_accept(out: &mut Vec<u8>, accepted: &Accepted, extra: &[(Str
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
     );
     out.extend_from_slice(b"Sec-WebSocket-Accept: ");
-    out.extend_from_slice(&accepted.accept);
+    out.extend_from_slice(&accept_key_bytes(&accepted.key));
     out.extend_from_slice(b"\r\n");
     if let Some(p) = &accepted.subprotocol {
         write_header(out, "Sec-WebSocket-Protocol", p);
@@ -529,7 +535,7 @@ const TLS_ON_PLAIN_PORT: HandshakeError = HandshakeError::new(
 /// What the server and the client agreed on in the opening handshake.
 #[derive(Debug)]
 pub(crate) struct Agreed {
-    pub(crate) request: Request,
+    pub(crate) request: Box<Request>,
     pub(crate) subprotocol: Option<String>,
     pub(crate) deflate: Option<DeflateAgreement>,
     /// Bytes after the request: a pipelined first frame, never lost.
@@ -541,7 +547,7 @@ pub(crate) enum Outcome {
     /// Upgraded: the 101 is sent and the caller builds the connection.
     Open(Agreed),
     /// The hook answered a plain HTTP request; the stream is done.
-    Answered(Request, u16),
+    Answered(Box<Request>, u16),
 }
 
 /// Runs the whole opening handshake on `stream`: read under the deadline,
@@ -711,7 +717,7 @@ fn ask(hook: &Hook, request: &Request) -> Result<Action, HandshakeError> {
 /// Sends the hook's plain HTTP answer and ends the connection.
 fn answer<S: Stream + ?Sized>(
     stream: &mut S,
-    request: Request,
+    request: Box<Request>,
     response: &Reply,
 ) -> Result<Outcome> {
     // HEAD gets the GET's headers and no body (RFC 9110 section 9.3.2);
@@ -843,7 +849,7 @@ mod tests {
         Sec-WebSocket-Version: 13\r\n\r\n";
 
     fn req(text: &str) -> Request {
-        parse(text.as_bytes(), None).unwrap().unwrap().0
+        *parse(text.as_bytes(), None).unwrap().unwrap().0
     }
 
     /// Validates with every host allowed: the Host rules have tests of
@@ -859,7 +865,7 @@ mod tests {
     #[test]
     fn rfc_example_is_accepted() {
         let a = check(GOOD, &Config::default()).unwrap();
-        assert_eq!(&a.accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(&accept_key_bytes(&a.key), b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         let mut out = Vec::new();
         write_accept(&mut out, &a, &[]);
         assert_eq!(

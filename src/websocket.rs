@@ -50,7 +50,7 @@ pub struct WebSocket<S: Stream = Socket> {
     /// When `read_timeout` last returned: the time until the next call is
     /// silence for keepalive too (nothing was read then).
     returned_at: Option<Instant>,
-    request: Option<Request>,
+    request: Option<Box<Request>>,
     /// Client: the server's 101, boxed: a server connection holds none.
     response: Option<Box<Response>>,
     /// The code of the Close the peer sent, once one arrived.
@@ -69,7 +69,7 @@ impl<S: Stream> WebSocket<S> {
         stream: Io<S>,
         config: &Config,
         writer: Arc<Writer>,
-        request: Option<Request>,
+        request: Option<Box<Request>>,
         subprotocol: Option<String>,
         rest: &[u8],
     ) -> Box<WebSocket<S>> {
@@ -430,7 +430,7 @@ impl<S: Stream> WebSocket<S> {
     /// connection came through [`accept`](crate::accept) or a
     /// [`Server`](crate::Server).
     pub fn request(&self) -> Option<&Request> {
-        self.request.as_ref()
+        self.request.as_deref()
     }
 
     /// The server's answer to the opening handshake, for a connection made
