@@ -64,9 +64,10 @@ pub(crate) fn parse(
     let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => {
-            Ok(Some((Box::new(Request::from_parsed(&buf[..n], &req, peer)), n)))
-        }
+        Ok(httparse::Status::Complete(n)) => Ok(Some((
+            Box::new(Request::from_parsed(&buf[..n], &req, peer)),
+            n,
+        ))),
         Ok(httparse::Status::Partial) => Ok(None),
         Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::new(431, "too many headers")),
         Err(httparse::Error::Version) => Err(HandshakeError::new(
@@ -466,7 +467,8 @@ fn reason_phrase(status: u16) -> &'static str {
 /// same reads.
 pub(crate) struct Head<T> {
     pub(crate) head: T,
-    /// Bytes after the head: a pipelined first frame, never lost.
+    /// Bytes after the head: a pipelined first frame, never lost. They stay
+    /// in the buffer the head was read into, whose room the 101 reuses.
     pub(crate) rest: Vec<u8>,
 }
 
@@ -510,10 +512,9 @@ pub(crate) fn read_head<S: Stream + ?Sized, T>(
             window.windows(2).any(|w| w == b"\n\n") || window.windows(3).any(|w| w == b"\n\r\n");
         if blank_line {
             if let Some((head, len)) = parse(&buf[..filled]).map_err(Error::Handshake)? {
-                return Ok(Head {
-                    head,
-                    rest: buf[len..filled].to_vec(),
-                });
+                buf.copy_within(len..filled, 0);
+                buf.truncate(filled - len);
+                return Ok(Head { head, rest: buf });
             }
         }
         if filled == buf.len() {
@@ -652,7 +653,10 @@ pub(crate) fn handshake_until<S: Stream + ?Sized>(
         log_no_subprotocol(&request);
     }
     accepted();
-    send(stream, |out| write_accept(out, &answer_101, &extra))?;
+    let mut rest = head.rest;
+    send_after(stream, &mut rest, |out| {
+        write_accept(out, &answer_101, &extra)
+    })?;
     if let Some((_, extension)) = &answer_101.deflate {
         log_deflate(&request, extension);
     }
@@ -660,7 +664,7 @@ pub(crate) fn handshake_until<S: Stream + ?Sized>(
         request,
         subprotocol: answer_101.subprotocol,
         deflate: answer_101.deflate.map(|(agreement, _)| agreement),
-        rest: head.rest,
+        rest,
     }))
 }
 
@@ -732,10 +736,23 @@ fn answer<S: Stream + ?Sized>(
 }
 
 fn send<S: Stream + ?Sized>(stream: &mut S, build: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-    let mut out = Vec::with_capacity(256);
-    build(&mut out);
-    stream.write_all(&out)?;
-    stream.flush()?;
+    send_after(stream, &mut Vec::with_capacity(256), build)
+}
+
+/// Writes what `build` appends to `buf`, then takes it off again. The 101
+/// is built in the head buffer's room, after the bytes kept there: a small
+/// buffer of its own would be freed into the connection thread's allocator
+/// cache and held there for the connection's life (DESIGN.md, "Memory").
+fn send_after<S: Stream + ?Sized>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    build: impl FnOnce(&mut Vec<u8>),
+) -> Result<()> {
+    let keep = buf.len();
+    build(buf);
+    let written = stream.write_all(&buf[keep..]).and_then(|()| stream.flush());
+    buf.truncate(keep);
+    written?;
     Ok(())
 }
 

@@ -93,6 +93,25 @@ fn pipelined_first_frames_are_not_lost() {
     c.expect_close(1000);
 }
 
+/// The 101 is written in the room of the buffer that holds the pipelined
+/// bytes: only they may reach the connection, never the answer after them.
+#[test]
+fn a_pipelined_frame_is_followed_by_what_comes_next() {
+    let server = TestServer::echo(Config::default());
+    let mut c = Client::connect(server.addr);
+    let mut bytes = upgrade_request("/").into_bytes();
+    bytes.extend(frame(true, 1, b"first"));
+    c.send(&bytes);
+    assert_eq!(c.read_response().status, 101);
+    let f = c.read_frame();
+    assert_eq!((f.opcode, f.payload.as_slice()), (1, &b"first"[..]));
+    c.send(&frame(true, 1, b"second"));
+    let f = c.read_frame();
+    assert_eq!((f.opcode, f.payload.as_slice()), (1, &b"second"[..]));
+    c.send(&frame(true, 8, &1000u16.to_be_bytes()));
+    c.expect_close(1000);
+}
+
 #[test]
 fn header_names_and_tokens_are_case_insensitive() {
     let server = TestServer::echo(Config::default());
