@@ -209,8 +209,6 @@ pub(crate) struct Inbound {
     #[cfg(feature = "deflate")]
     inflater: Option<Inflater>,
     message: Assembly,
-    /// A control frame's payload: at most 125 bytes (RFC 6455 section 5.5).
-    control: heapless::Vec<u8, 125>,
     keepalive: Keepalive,
     /// How long nothing has arrived, as the shell reported it.
     silence: Duration,
@@ -234,7 +232,6 @@ impl Inbound {
             #[cfg(feature = "deflate")]
             inflater: None,
             message: Assembly::default(),
-            control: heapless::Vec::new(),
             keepalive: if limits.ping_interval.is_some() {
                 Keepalive::Idle
             } else {
@@ -412,19 +409,28 @@ impl Inbound {
                     }
                 },
             };
-            let take = frame.remaining().min((self.end - self.start) as u64) as usize;
+            let buffered = self.end - self.start;
+            if frame.opcode.is_control() {
+                // Used whole, where it lies in the read buffer: at most 125
+                // bytes (decode_header refused more; RFC 6455 section 5.5),
+                // which always fit, so no buffer of its own is kept for it.
+                let len = frame.len as usize;
+                if buffered < len {
+                    self.frame = Some(frame);
+                    return Ok(None);
+                }
+                let at = self.start;
+                self.start += len;
+                self.frame = None;
+                if let Some(mask) = frame.mask {
+                    apply_mask(&mut self.input[at..at + len], mask, 0);
+                }
+                return self.end_control(frame.opcode, at, len).map(Some);
+            }
+            let take = frame.remaining().min(buffered as u64) as usize;
             if take > 0 {
                 let src = &self.input[self.start..self.start + take];
-                if frame.opcode.is_control() {
-                    let at = self.control.len();
-                    // decode_header refused control payloads over 125 bytes.
-                    self.control
-                        .extend_from_slice(src)
-                        .map_err(|_| Error::Protocol(ProtocolError::ControlFrameTooLarge))?;
-                    if let Some(mask) = frame.mask {
-                        apply_mask(&mut self.control[at..], mask, (frame.done % 4) as usize);
-                    }
-                } else if self.message.compressed {
+                if self.message.compressed {
                     self.inflate(frame, take, false)?;
                 } else {
                     self.message.space(take).copy_from_slice(src);
@@ -514,21 +520,15 @@ impl Inbound {
         })
     }
 
-    fn end_frame(&mut self, frame: InFrame) -> Result<Option<Event>> {
-        match frame.opcode {
-            OpCode::Ping => {
-                let payload = self.control.to_vec();
-                self.control.clear();
-                Ok(Some(Event::Ping(payload)))
-            }
-            OpCode::Pong => {
-                let payload = self.control.to_vec();
-                self.control.clear();
-                Ok(Some(Event::Message(Message::Pong(payload))))
-            }
-            OpCode::Close => {
-                let payload = mem::take(&mut self.control);
-                let frame = CloseFrame::parse(&payload)?;
+    /// A whole control frame, unmasked at `input[at..at + len]`.
+    fn end_control(&mut self, opcode: OpCode, at: usize, len: usize) -> Result<Event> {
+        let payload = &self.input[at..at + len];
+        match opcode {
+            OpCode::Ping => Ok(Event::Ping(payload.to_vec())),
+            OpCode::Pong => Ok(Event::Message(Message::Pong(payload.to_vec()))),
+            // Close, the only other control opcode.
+            _ => {
+                let frame = CloseFrame::parse(payload)?;
                 let echo = if self.closing {
                     None
                 } else {
@@ -538,8 +538,14 @@ impl Inbound {
                     })
                 };
                 self.finish();
-                Ok(Some(Event::Close { frame, echo }))
+                Ok(Event::Close { frame, echo })
             }
+        }
+    }
+
+    /// The end of a data frame: the message's, if it was the last.
+    fn end_frame(&mut self, frame: InFrame) -> Result<Option<Event>> {
+        match frame.opcode {
             _ if frame.fin => {
                 if self.message.compressed {
                     // The end of the message: the inflater appends the
