@@ -57,7 +57,9 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
 pub fn check_request(buf: &[u8]) -> std::result::Result<Option<usize>, HandshakeError> {
     match crate::handshake::parse(buf, None)? {
         None => Ok(None),
-        Some((req, n)) => crate::handshake::validate(&req, &Config::default()).map(|_| Some(n)),
+        Some((req, n)) => {
+            crate::handshake::validate(&req, &Config::default(), None).map(|_| Some(n))
+        }
     }
 }
 

@@ -100,7 +100,14 @@ pub(crate) struct Accepted {
 
 /// Checks an upgrade request against RFC 6455 section 4.2.1 and the Origin
 /// and subprotocol policy. Each refusal carries its status and reason.
-pub(crate) fn validate(req: &Request, config: &Config) -> Result<Accepted, HandshakeError> {
+///
+/// `this_host` is the device's host name, read by the shell
+/// ([`this_host_name`]): validation reads no file.
+pub(crate) fn validate(
+    req: &Request,
+    config: &Config,
+    this_host: Option<&str>,
+) -> Result<Accepted, HandshakeError> {
     let refuse = |status, reason| Err(HandshakeError::new(status, reason));
     // HEAD gets what GET would get, without the body.
     let method = req.method();
@@ -116,7 +123,7 @@ pub(crate) fn validate(req: &Request, config: &Config) -> Result<Accepted, Hands
             "this is a websocket endpoint: send a websocket upgrade request",
         );
     }
-    check_host(req, config)?;
+    check_host(req, config, this_host)?;
     // A body would otherwise be read as the first WebSocket frames: the
     // request smuggling shape of RFC 9112 section 6.3.
     if req.header_values("transfer-encoding").next().is_some() {
@@ -246,7 +253,11 @@ const ORIGIN_NOT_FORWARDED_HOST: HandshakeError = HandshakeError::new(
 /// RFC 9112 section 3.2: exactly one Host header, with a valid value,
 /// answered with 400 otherwise; then the name must be this device's or an
 /// allowed one, against DNS rebinding (see the README), answered with 421.
-pub(crate) fn check_host(req: &Request, config: &Config) -> Result<(), HandshakeError> {
+pub(crate) fn check_host(
+    req: &Request,
+    config: &Config,
+    this_host: Option<&str>,
+) -> Result<(), HandshakeError> {
     let refuse = |status, reason| Err(HandshakeError::new(status, reason));
     let mut hosts = req.header_values("host");
     match (hosts.next(), hosts.next()) {
@@ -264,7 +275,7 @@ pub(crate) fn check_host(req: &Request, config: &Config) -> Result<(), Handshake
     if !is_valid_host(host) {
         return refuse(400, "invalid host in the request target or forwarded host");
     }
-    if host_allowed(host, config) {
+    if host_allowed(host, config, this_host) {
         Ok(())
     } else {
         refuse(
@@ -296,9 +307,9 @@ pub(crate) fn is_valid_host(host: &str) -> bool {
 }
 
 /// This device's names, and those the configuration adds.
-fn host_allowed(host: &str, config: &Config) -> bool {
+fn host_allowed(host: &str, config: &Config, this_host: Option<&str>) -> bool {
     let name = match split_host_port(host, 0) {
-        Some((name, _)) => name.trim_end_matches('.').to_ascii_lowercase(),
+        Some((name, _)) => name.trim_end_matches('.'),
         None => return false,
     };
     if host.starts_with('[') || name.parse::<std::net::Ipv4Addr>().is_ok() {
@@ -306,20 +317,26 @@ fn host_allowed(host: &str, config: &Config) -> bool {
     }
     // Never resolved through public DNS: `localhost` by the resolver and
     // browsers (RFC 6761), `.local` by multicast DNS on the link (RFC 6762).
-    if name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local") {
+    let ends_with = |suffix: &str| {
+        name.len() >= suffix.len()
+            && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    if name.eq_ignore_ascii_case("localhost") || ends_with(".localhost") || ends_with(".local") {
         return true;
     }
     let listed = config.allowed_hosts.iter().any(|a| {
         a == "*"
             || split_host_port(a, 0).map_or(false, |(n, _)| {
-                n.trim_end_matches('.').eq_ignore_ascii_case(&name)
+                n.trim_end_matches('.').eq_ignore_ascii_case(name)
             })
     });
-    listed || this_host_name().map_or(false, |h| h.eq_ignore_ascii_case(&name))
+    listed || this_host.map_or(false, |h| h.eq_ignore_ascii_case(name))
 }
 
-/// The machine's host name, read once.
-fn this_host_name() -> Option<String> {
+/// The machine's host name, read once per process: by the shell, at
+/// [`Server`](crate::Server) start-up or at the first [`accept`], and passed
+/// to validation.
+pub(crate) fn this_host_name() -> Option<String> {
     static NAME: std::sync::Mutex<Option<Option<String>>> = std::sync::Mutex::new(None);
     let mut name = NAME.lock().unwrap_or_else(|p| p.into_inner());
     name.get_or_insert_with(|| {
@@ -551,25 +568,12 @@ pub(crate) enum Outcome {
     Answered(Box<Request>, u16),
 }
 
-/// Runs the whole opening handshake on `stream`: read under the deadline,
-/// validate, consult the hook, and answer. Every refusal is answered with
-/// its HTTP status before the error is returned. `accepted` runs once the
-/// request is decided, just before the 101 or the hook's answer is written.
-pub(crate) fn handshake<S: Stream + ?Sized>(
-    stream: &mut S,
-    config: &Config,
-    hook: Option<&Hook>,
-    peer: Option<SocketAddr>,
-    accepted: &dyn Fn(),
-) -> Result<Outcome> {
-    let deadline = Instant::now()
-        .checked_add(config.handshake_timeout)
-        .unwrap_or_else(Instant::now);
-    handshake_until(stream, config, hook, peer, accepted, deadline)
-}
-
-/// [`handshake`] under a deadline that started earlier: the server's, which
-/// a TLS handshake has already used part of.
+/// Runs the whole opening handshake on `stream` under `deadline` (the
+/// server's includes its TLS handshake): read, validate, consult the hook,
+/// and answer. Every refusal is answered with its HTTP status before the
+/// error is returned. `accepted` runs once the request is decided, just
+/// before the 101 or the hook's answer is written. `this_host` is the
+/// device's host name ([`this_host_name`]).
 pub(crate) fn handshake_until<S: Stream + ?Sized>(
     stream: &mut S,
     config: &Config,
@@ -577,6 +581,7 @@ pub(crate) fn handshake_until<S: Stream + ?Sized>(
     peer: Option<SocketAddr>,
     accepted: &dyn Fn(),
     deadline: Instant,
+    this_host: Option<&str>,
 ) -> Result<Outcome> {
     stream.set_write_timeout(Some(config.write_timeout))?;
     let head = match read_head(stream, deadline, |buf| parse(buf, peer)) {
@@ -601,7 +606,7 @@ pub(crate) fn handshake_until<S: Stream + ?Sized>(
     // No page for a name that is not this device's either (upgrades are
     // checked in `validate`).
     if !request.is_upgrade() {
-        if let Err(refusal) = check_host(&request, config) {
+        if let Err(refusal) = check_host(&request, config, this_host) {
             return fail(stream, refusal);
         }
     }
@@ -617,7 +622,7 @@ pub(crate) fn handshake_until<S: Stream + ?Sized>(
             Err(refusal) => return fail(stream, refusal),
         }
     }
-    let mut answer_101 = match validate(&request, config) {
+    let mut answer_101 = match validate(&request, config, this_host) {
         Ok(a) => a,
         Err(refusal) => return fail(stream, refusal),
     };
@@ -838,7 +843,19 @@ fn log_refusal(request: Option<&Request>, peer: Option<SocketAddr>, refusal: &Ha
 pub fn accept<S: Stream>(stream: S, config: &Config) -> Result<WebSocket<S>> {
     config.validate()?;
     let mut stream = Io::new(stream);
-    match handshake(&mut stream, config, None, None, &|| {})? {
+    let deadline = Instant::now()
+        .checked_add(config.handshake_timeout)
+        .unwrap_or_else(Instant::now);
+    let this_host = this_host_name();
+    match handshake_until(
+        &mut stream,
+        config,
+        None,
+        None,
+        &|| {},
+        deadline,
+        this_host.as_deref(),
+    )? {
         Outcome::Open(agreed) => Ok(*WebSocket::boxed(
             stream,
             config,
@@ -876,7 +893,7 @@ mod tests {
         if config.allowed_hosts.is_empty() {
             config.allowed_hosts = vec!["*".into()];
         }
-        validate(&req(text), &config)
+        validate(&req(text), &config, None)
     }
 
     #[test]
@@ -972,7 +989,7 @@ mod tests {
             "Pi-2.LOCAL",
         ] {
             assert!(
-                validate(&req(&with_host(host)), &default).is_ok(),
+                validate(&req(&with_host(host)), &default, None).is_ok(),
                 "{}",
                 host
             );
@@ -983,23 +1000,24 @@ mod tests {
             "local",
             "x.local.evil",
         ] {
-            let err = validate(&req(&with_host(host)), &default).unwrap_err();
+            let err = validate(&req(&with_host(host)), &default, None).unwrap_err();
             assert_eq!(err.status, 421, "{}", host);
             assert!(err.reason.contains("allowed_hosts"), "{}", err.reason);
         }
         let listed = Config::default().allowed_hosts(vec!["Pi.Example.com".into()]);
-        assert!(validate(&req(&with_host("pi.example.com:443")), &listed).is_ok());
-        assert!(validate(&req(&with_host("other.example")), &listed).is_err());
+        assert!(validate(&req(&with_host("pi.example.com:443")), &listed, None).is_ok());
+        assert!(validate(&req(&with_host("other.example")), &listed, None).is_err());
         let any = Config::default().allowed_hosts(vec!["*".into()]);
-        assert!(validate(&req(&with_host("other.example")), &any).is_ok());
-        if let Some(name) = this_host_name() {
-            if is_valid_host(&name) {
-                assert!(
-                    validate(&req(&with_host(&name)), &default).is_ok(),
-                    "{}",
-                    name
-                );
-            }
+        assert!(validate(&req(&with_host("other.example")), &any, None).is_ok());
+        // The device's own name, as the shell passes it in.
+        for host in ["mypi", "MyPi.:8080"] {
+            assert!(
+                validate(&req(&with_host(host)), &default, Some("mypi")).is_ok(),
+                "{}",
+                host
+            );
+            let err = validate(&req(&with_host(host)), &default, Some("otherpi")).unwrap_err();
+            assert_eq!(err.status, 421, "{}", host);
         }
     }
 

@@ -66,6 +66,9 @@ struct State {
     spares: Mutex<Spares>,
     /// Wakes a spare thread: a connection is waiting for it, or shutdown.
     spare_ready: Condvar,
+    /// The device's host name, read once at start-up, for the handshake's
+    /// DNS-rebinding check.
+    host_name: Option<String>,
 }
 
 /// Connection threads whose connection is over, waiting for the next one.
@@ -230,6 +233,7 @@ impl Server {
                 wake_addr: SocketAddr::new(wake_ip, local.port()),
                 spares: Mutex::new(Spares::default()),
                 spare_ready: Condvar::new(),
+                host_name: handshake::this_host_name(),
             }),
         })
     }
@@ -696,6 +700,7 @@ impl Connection {
             Some(peer),
             &accepted,
             deadline,
+            self.state.host_name.as_deref(),
         ) {
             Ok(Outcome::Open(agreed)) => Some(WebSocket::boxed(
                 stream,

@@ -55,6 +55,28 @@ fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The device's own host name, which the server reads once at start-up and
+/// hands to validation, is let in, page and WebSocket.
+#[test]
+fn the_devices_host_name_is_let_in() {
+    let name = match std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        Ok(name) => name.trim().to_owned(),
+        Err(_) => return, // not Linux: nothing to compare with
+    };
+    let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
+    if name.is_empty() || !name.bytes().all(is_name) || name.parse::<IpAddr>().is_ok() {
+        return;
+    }
+    let server = site(Config::default());
+    let host = format!("{}:{}", name.to_ascii_uppercase(), server.addr.port());
+    let origin = format!("Origin: http://{}\r\n", host);
+    let (_, r) = Client::request(server.addr, &upgrade("/ws", &host, &origin));
+    assert_eq!(r.status, 101, "{}: {}", host, r.head);
+    let page = format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", host);
+    let (_, r) = Client::request(server.addr, &page);
+    assert_eq!(r.status, 200, "{}: {}", host, r.head);
+}
+
 #[test]
 fn dns_rebinding_gets_neither_a_websocket_nor_a_page() {
     let server = site(Config::default());
