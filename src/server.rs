@@ -750,14 +750,19 @@ impl Connection {
             // Upgraded after the drain looked: close it here.
             let _ = shared.send_close(None, CloseCode::GOING_AWAY, "server shutting down");
         }
-        let path = ws
-            .request()
-            .map(|r| r.path().to_owned())
-            .unwrap_or_default();
+        // Kept for the log lines only, so none when nothing would be logged:
+        // a panic is logged at error, the rest at info.
+        let logs = log::max_level();
+        let path = match ws.request() {
+            Some(r) if logs >= log::LevelFilter::Info => r.path().to_owned(),
+            _ => String::new(),
+        };
         // The client's address, and the proxy's when it came through one.
-        let who = ws
-            .request()
-            .map_or_else(|| peer.to_string(), handshake::who);
+        let who = match ws.request() {
+            _ if logs < log::LevelFilter::Error => String::new(),
+            Some(r) => handshake::who(r),
+            None => peer.to_string(),
+        };
         log_connected(&who, &path);
         let started = Instant::now();
         let handler = &self.handler;
