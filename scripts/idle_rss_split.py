@@ -2,13 +2,15 @@
 """Where an idle connection's resident memory sits: thread stack or heap.
 
 Starts an echo server binary (for example bench/'s tinyws_echo_many, built in
-release) with MALLOC_ARENA_MAX=1, opens N WebSocket connections to it over
+release) with MALLOC_ARENA_MAX=1 (or, with --default-arenas, glibc's own
+setting, where threads spread over up to 8 arenas per core that live outside
+[heap] and count as "anon"), opens N WebSocket connections to it over
 loopback, and prints the growth of the server's resident memory per
 connection, split by mapping: the 64 KiB thread stacks, [heap], other
 anonymous memory and files (from /proc/PID/smaps). Complements
 stack_watermark.py, which tells how deep the stacks went.
 
-usage: scripts/idle_rss_split.py BINARY [N (2000)]
+usage: scripts/idle_rss_split.py BINARY [N (2000)] [--default-arenas]
 Linux only.
 """
 import re
@@ -39,11 +41,14 @@ def rss_by_kind(pid):
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = [a for a in sys.argv[1:] if a != "--default-arenas"]
+    if not args:
         sys.exit(__doc__)
-    binary = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
-    env = {"RUST_LOG": "warn", "MALLOC_ARENA_MAX": "1"}
+    binary = args[0]
+    n = int(args[1]) if len(args) > 1 else 2000
+    env = {"RUST_LOG": "warn"}
+    if len(args) == len(sys.argv) - 1:
+        env["MALLOC_ARENA_MAX"] = "1"
     server = subprocess.Popen([binary, "127.0.0.1:0"], stdout=subprocess.PIPE, env=env)
     try:
         banner = server.stdout.readline().decode()
@@ -68,8 +73,8 @@ def main():
         after = rss_by_kind(server.pid)
         kinds = ["stacks", "heap", "anon", "files"]
         total = sum(after.get(k, 0) - before.get(k, 0) for k in kinds) / n
-        print("%d idle connections, KiB per connection: %s; total %.3f" % (
-            n, ", ".join("%s %.3f" % (k, (after.get(k, 0) - before.get(k, 0)) / n) for k in kinds), total))
+        print("%d idle connections, %s, KiB per connection: %s; total %.3f" % (
+            n, env.get("MALLOC_ARENA_MAX") and "MALLOC_ARENA_MAX=1" or "default arenas", ", ".join("%s %.3f" % (k, (after.get(k, 0) - before.get(k, 0)) / n) for k in kinds), total))
     finally:
         server.kill()
 
