@@ -1,7 +1,7 @@
 //! A small, blocking WebSocket library (RFC 6455) for Raspberry Pi-class
 //! devices: one OS thread per connection over `std::net`, a fixed-buffer
 //! handshake, a sans-IO protocol core shared by the server and client
-//! roles, five small dependencies and no `unsafe`.
+//! roles, four small dependencies and no `unsafe`.
 //!
 //! ```no_run
 //! use tinyws::{Config, Server};
