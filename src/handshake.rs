@@ -4,7 +4,8 @@
 //! one-line reason.
 //!
 //! The parsing, validation and response writing are pure functions over
-//! bytes; only [`read_head`] and [`handshake`] touch the stream. The
+//! bytes; only [`read_head`] and [`handshake_until`] touch the stream, and
+//! only [`this_host_name`] reads a file (the shell calls it, once). The
 //! handshake returns what was agreed; its callers build the connection.
 
 use std::io::Write;
@@ -560,7 +561,7 @@ pub(crate) struct Agreed {
     pub(crate) rest: Vec<u8>,
 }
 
-/// The outcome of [`handshake`].
+/// The outcome of [`handshake_until`].
 pub(crate) enum Outcome {
     /// Upgraded: the 101 is sent and the caller builds the connection.
     Open(Agreed),
