@@ -46,6 +46,15 @@ fn error_is_small_and_a_std_error() {
     );
 }
 
+/// Every idle connection holds one: glibc hands it a 320-byte block on
+/// 64-bit targets (DESIGN.md, "Memory"). Compression adds its own state.
+#[cfg(not(feature = "deflate"))]
+#[test]
+fn a_connection_is_small() {
+    let size = std::mem::size_of::<tinyws::WebSocket>();
+    assert!(size <= 312, "WebSocket grew to {} bytes", size);
+}
+
 #[test]
 fn errors_map_to_their_close_codes() {
     let cases = [
