@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes the test-only certificates in tests/certs/ with openssl: a private CA
 # and two server certificates (a and b, each with its own key) for localhost
-# and 127.0.0.1, as the README's "wss on a LAN" recipe does for a device.
+# and 127.0.0.1, as the README's "wss on a LAN" recipe does for a device,
+# and other-ca.pem, a second CA that signed none of them (the wrong CA, for
+# tests that must see verification fail).
 # They are committed, so the tests need no openssl; rerun this only to
 # change them. Their keys are public: never trust this CA anywhere.
 #
@@ -33,4 +35,7 @@ for name in a b; do
       "keyUsage=critical,digitalSignature") 2>/dev/null
 done
 rm -f ca.srl
-echo "tls-test-certs.sh: wrote ca.pem, a.pem, a.key, b.pem, b.key in $DIR"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 36500 \
+  -keyout "$tmp/other-ca.key" -out other-ca.pem -subj "/CN=tinyws other test CA" \
+  -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+echo "tls-test-certs.sh: wrote ca.pem, a.pem, a.key, b.pem, b.key, other-ca.pem in $DIR"

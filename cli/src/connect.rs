@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use tinyws::{Client, CloseCode, Config, Error, Message, WebSocket};
+use tinyws::{Client, CloseCode, Config, Error, Message, TlsConfig, WebSocket};
 
 use crate::args::DEFAULT_GRACE;
 use crate::child::{self, Framing, Output};
@@ -38,6 +38,15 @@ where
         }
     };
     crate::init_logger(o.log_level.as_deref());
+    // Before CMD starts: a CA file that cannot be used, or a build without
+    // TLS, is a mistake on the command line, not a connection failure.
+    let tls = match tls(&o) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("tinyws connect: {}", e);
+            return exit::ERROR;
+        }
+    };
     let mut child = None;
     let (input, output): (Box<dyn Read + Send>, Box<dyn Write + Send>) = if o.command.is_empty() {
         (Box::new(io::stdin()), Box::new(io::stdout()))
@@ -62,15 +71,38 @@ where
         (Box::new(stdout), Box::new(stdin))
     };
     let code = if o.reconnect {
-        reconnecting(&o, input, output)
+        reconnecting(&o, tls, input, output)
     } else {
-        once(&o, input, output)
+        once(&o, tls, input, output)
     };
     finish_child(child, &o.command, code)
 }
 
+/// The TLS configuration `--ca` or `--insecure` asks for; `None` leaves a
+/// wss:// URL to the system's trusted CAs.
+fn tls(o: &ConnectOptions) -> Result<Option<TlsConfig>, String> {
+    let (flag, made) = match (&o.ca, o.insecure) {
+        (Some(ca), _) => ("--ca", TlsConfig::client_with_ca(ca)),
+        (None, true) => {
+            // Printed whatever the log level; the library also logs it on
+            // every connection.
+            eprintln!(
+                "tinyws connect: WARNING: --insecure: the server's certificate and name \
+                 are NOT verified; for tests only"
+            );
+            ("--insecure", TlsConfig::client_insecure_skip_verify())
+        }
+        (None, false) => return Ok(None),
+    };
+    made.map(Some).map_err(|e| match e {
+        Error::Unsupported(_) => crate::without_tls(flag),
+        // The library's message names the file and what is wrong with it.
+        e => format!("{}: {}", flag, e),
+    })
+}
+
 /// The library client for the options.
-fn client(o: &ConnectOptions) -> Client {
+fn client(o: &ConnectOptions, tls: Option<TlsConfig>) -> Client {
     let mut config = Config::default();
     if let Some(n) = o.max_message {
         config = config.max_message_size(n).max_frame_size(n);
@@ -84,6 +116,9 @@ fn client(o: &ConnectOptions) -> Client {
     }
     for p in &o.subprotocols {
         client = client.subprotocol(p.clone());
+    }
+    if let Some(tls) = tls {
+        client = client.tls(tls);
     }
     client
 }
@@ -102,8 +137,13 @@ fn max_message(o: &ConnectOptions) -> usize {
 }
 
 /// One connection: the first failure exits.
-fn once(o: &ConnectOptions, input: Box<dyn Read + Send>, mut output: Box<dyn Write + Send>) -> i32 {
-    let mut ws = match client(o).connect() {
+fn once(
+    o: &ConnectOptions,
+    tls: Option<TlsConfig>,
+    input: Box<dyn Read + Send>,
+    mut output: Box<dyn Write + Send>,
+) -> i32 {
+    let mut ws = match client(o, tls).connect() {
         Ok(ws) => ws,
         Err(e) => return connect_failed(&o.url, &e),
     };
@@ -168,10 +208,11 @@ fn once(o: &ConnectOptions, input: Box<dyn Read + Send>, mut output: Box<dyn Wri
 /// closes, and exits 0.
 fn reconnecting(
     o: &ConnectOptions,
+    tls: Option<TlsConfig>,
     input: Box<dyn Read + Send>,
     mut output: Box<dyn Write + Send>,
 ) -> i32 {
-    let client = client(o).queue(QUEUE);
+    let client = client(o, tls).queue(QUEUE);
     let handle = client.handle();
     let mut source = Output::new(input, framing(o), max_message(o));
     let pump = thread::Builder::new()
@@ -242,7 +283,7 @@ fn print_messages(ws: &mut WebSocket, out: &mut dyn Write, binary: bool) -> Ende
 }
 
 /// The URL for messages, without its query, which often carries a token.
-fn shown(url: &str) -> String {
+pub(crate) fn shown(url: &str) -> String {
     match url.split_once('?') {
         Some((base, _)) => format!("{}?…", base),
         None => url.to_owned(),
@@ -260,11 +301,40 @@ fn connect_failed(url: &str, e: &Error) -> i32 {
             eprintln!("tinyws connect: {}", e);
             exit::USAGE
         }
+        // A wss:// URL in a build without TLS.
+        Error::Unsupported(_) => {
+            eprintln!(
+                "tinyws connect: {}: {}",
+                shown(url),
+                crate::without_tls("wss://")
+            );
+            exit::ERROR
+        }
+        Error::Io(io) if is_verification(io) => {
+            eprintln!(
+                "tinyws connect: {}: certificate verification failed: {}{}",
+                shown(url),
+                e,
+                VERIFY_HINT
+            );
+            exit::NO_CONNECTION
+        }
         e => {
             eprintln!("tinyws connect: {}: {}", shown(url), e);
             exit::NO_CONNECTION
         }
     }
+}
+
+/// What to try when the server's certificate is refused.
+const VERIFY_HINT: &str = " (the server's certificate must chain to a trusted CA, \
+     the system's or --ca FILE, and name the URL's host)";
+
+/// Whether a connection failed because the server's certificate was
+/// refused. The library reports rustls's errors as `InvalidData` with
+/// rustls's own wording, which names the certificate.
+fn is_verification(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData && e.to_string().contains("certificate")
 }
 
 /// Stops CMD (its stdin is already closed or about to be) and, after a

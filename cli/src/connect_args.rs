@@ -1,8 +1,10 @@
 //! The command line of `tinyws connect`: options, exit codes and `--help`.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use crate::args::size;
+use crate::connect::shown;
 
 /// Exit codes of `tinyws connect`, so that a script can tell what happened.
 pub(crate) mod exit {
@@ -31,6 +33,10 @@ pub(crate) struct ConnectOptions {
     pub(crate) subprotocols: Vec<String>,
     pub(crate) max_message: Option<usize>,
     pub(crate) log_level: Option<String>,
+    /// `--ca FILE`: trust only these CA certificates for wss://.
+    pub(crate) ca: Option<PathBuf>,
+    /// `--insecure`: verify nothing (tests only).
+    pub(crate) insecure: bool,
     pub(crate) command: Vec<OsString>,
 }
 
@@ -53,8 +59,9 @@ USAGE:
     With CMD, CMD's stdout is sent instead of stdin and what arrives goes to
     CMD's stdin.
 
-    URL is ws://HOST[:PORT]/PATH[?QUERY]; an IPv6 host goes in brackets:
-    ws://[::1]:8080/.
+    URL is ws://HOST[:PORT]/PATH[?QUERY] or wss://... for TLS; an IPv6
+    host goes in brackets: ws://[::1]:8080/. A wss:// server's certificate
+    is checked against the system's trusted CAs (or --ca) and HOST.
 
 OPTIONS:
     --binary             Send input as binary messages in raw chunks as it
@@ -73,14 +80,25 @@ OPTIONS:
                          preference).
     --max-message SIZE   Largest message accepted from the server, in bytes or
                          with a k or M suffix. [default: 1M]
+    --ca FILE            For wss://: trust only the CA certificates in this
+                         PEM file (a private CA on a LAN) instead of the
+                         system's.
+    --insecure           For wss://: do not verify the server's certificate
+                         or name at all. For tests only: anyone on the path
+                         can read and change the traffic. Logged as a
+                         warning on every connection.
     --log-level LEVEL    off, error, warn, info, debug or trace. [default: info]
     -h, --help           Show this help.
+
+    --ca and --insecure need a tinyws built with the `tls` feature (the
+    release binaries are).
 
 EXIT STATUS:
     0   the input ended and the server answered our Close
     1   another error (stdout closed, CMD could not start, ...)
     2   a bad command line
-    3   could not connect (name, network, timeout, not a WebSocket server)
+    3   could not connect (name, network, timeout, TLS or certificate
+        verification, not a WebSocket server)
     4   refused by the server with an HTTP status, printed on stderr
     5   closed by the server, or the connection was lost
 
@@ -90,6 +108,8 @@ EXAMPLES:
     ./read_sensor.sh | tinyws connect --reconnect 'ws://relay:8080/publish?token=SECRET'
         Pushes every reading to a relay (tinyws broadcast --publish) and
         rides out Wi-Fi drops and relay restarts.
+    echo hello | tinyws connect --ca ca.pem wss://pi.local:9443/
+        Over TLS, trusting a private CA (README: wss on a LAN).
 ";
 
 /// Parses the arguments after `connect`.
@@ -123,6 +143,8 @@ where
             Long("subprotocol") => o.subprotocols.push(text(parser.value())?),
             Long("max-message") => o.max_message = Some(size(&text(parser.value())?)?),
             Long("log-level") => o.log_level = Some(text(parser.value())?),
+            Long("ca") => o.ca = Some(PathBuf::from(parser.value().map_err(err)?)),
+            Long("insecure") => o.insecure = true,
             Value(v) if url.is_none() => {
                 url = Some(
                     v.into_string()
@@ -138,6 +160,27 @@ where
         }
     }
     o.url = url.ok_or("a URL is needed: tinyws connect ws://HOST:PORT/PATH")?;
+    let flag = match (&o.ca, o.insecure) {
+        (Some(_), true) => {
+            return Err("--ca and --insecure contradict each other: \
+                        --ca verifies against a CA, --insecure verifies nothing"
+                .to_owned())
+        }
+        (Some(_), false) => Some("--ca"),
+        (None, true) => Some("--insecure"),
+        (None, false) => None,
+    };
+    let secure = o
+        .url
+        .get(..6)
+        .map_or(false, |s| s.eq_ignore_ascii_case("wss://"));
+    if let (Some(flag), false) = (flag, secure) {
+        return Err(format!(
+            "{} is for wss:// URLs; {} is not one",
+            flag,
+            shown(&o.url)
+        ));
+    }
     Ok(ParsedConnect::Run(o))
 }
 
@@ -190,6 +233,15 @@ mod tests {
     }
 
     #[test]
+    fn tls_options() {
+        let o = run(&["--ca", "/etc/ca.pem", "wss://pi.local:9443/"]).unwrap();
+        assert_eq!(o.ca.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        assert!(!o.insecure);
+        let o = run(&["--insecure", "WSS://pi.local/"]).unwrap();
+        assert!(o.insecure && o.ca.is_none());
+    }
+
+    #[test]
     fn command_without_dashes() {
         let o = run(&["ws://h/", "cat"]).unwrap();
         assert_eq!(o.command, ["cat"]);
@@ -209,6 +261,15 @@ mod tests {
             ),
             (&["--max-message", "0", "ws://h/"][..], "above zero"),
             (&["--bogus", "ws://h/"][..], "bogus"),
+            (&["--ca", "c.pem", "ws://h/"][..], "--ca is for wss:// URLs"),
+            (
+                &["--insecure", "ws://h/?token=t"][..],
+                "--insecure is for wss:// URLs; ws://h/?… is not one",
+            ),
+            (
+                &["--ca", "c.pem", "--insecure", "wss://h/"][..],
+                "contradict",
+            ),
         ] {
             let e = run(args).unwrap_err();
             assert!(e.contains(why), "{:?}: {}", args, e);

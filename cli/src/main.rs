@@ -141,14 +141,22 @@ fn run(o: Options) -> Result<i32, String> {
 /// what stands in the way: a build without TLS, or the files.
 fn tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsConfig, String> {
     TlsConfig::server(cert, key).map_err(|e| match e {
-        tinyws::Error::Unsupported(_) => "--tls-cert: this tinyws was built without TLS; \
-             build it with `cargo build --release -p tinyws-cli --features tls` \
-             (Rust 1.71 or newer), or use a release binary"
-            .to_owned(),
+        tinyws::Error::Unsupported(_) => without_tls("--tls-cert"),
         // The message names the file and what is wrong with it.
         tinyws::Error::Io(e) => e.to_string(),
         e => e.to_string(),
     })
+}
+
+/// What a tool built without the `tls` feature answers to `what` (a TLS
+/// flag, or a wss:// URL).
+pub(crate) fn without_tls(what: &str) -> String {
+    format!(
+        "{}: this tinyws was built without TLS; build it with \
+         `cargo build --release -p tinyws-cli --features tls` \
+         (Rust 1.71 or newer), or use a release binary",
+        what
+    )
 }
 
 /// The library's limits and Origin policy, from the options.
