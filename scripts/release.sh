@@ -3,14 +3,25 @@
 # examples/echo), strips them, proves the static ones are static, prints a
 # size table and writes the artefacts with SHA256SUMS into dist/.
 #
-# usage: scripts/release.sh [--smoke] [--armv6] [--no-install]
+# usage: scripts/release.sh [--smoke] [--armv6] [--no-tls] [--no-install]
 #   --smoke        afterwards run scripts/qemu-smoke.sh on everything in dist/
 #   --armv6        also build arm-unknown-linux-gnueabi (Pi 1 / Zero / Zero W):
 #                  static, soft-float, with Debian's rustc-web and -Zbuild-std.
 #                  Needs the toolchain of ../shared/debian-rust/setup.sh (run
 #                  when missing; set DEBIAN_RUST_SETUP to its path elsewhere).
 #                  Adds 1.5-4 minutes (std is compiled too).
+#   --no-tls       build the tool without the `tls` feature (only to compare
+#                  sizes: the released tool has wss:// and https://)
 #   --no-install   do not apt-get/rustup anything; fail if a tool is missing
+#
+# Features: the `tinyws` tool is built with `tls` (rustls with ring) and
+# `deflate` (the tool's default). ring compiles C and assembly, so each
+# target needs a C cross compiler: Debian's gcc-aarch64-linux-gnu for both
+# aarch64 builds (the musl one only needs freestanding objects from it; musl
+# itself comes with Rust's target), gcc-arm-linux-gnueabihf for armv7, and
+# gcc-arm-linux-gnueabi (armel) for ARMv6 with -march=armv6 -marm
+# -mfloat-abi=soft, so that no ARMv7 instruction reaches a Pi 1 or Zero
+# outside ring's NEON paths, which ring takes only when the CPU reports NEON.
 #
 # Targets (rustup's stable toolchain, or RELEASE_TOOLCHAIN):
 #   aarch64-unknown-linux-musl     static, linked by rust-lld  Pi 3/4/5, Zero 2 W, 64-bit OS
@@ -33,11 +44,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-SMOKE=0 ARMV6=0 INSTALL=1
+SMOKE=0 ARMV6=0 INSTALL=1 TLS=1
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
     --armv6) ARMV6=1 ;;
+    --no-tls) TLS=0 ;;
     --no-install) INSTALL=0 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "release.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
@@ -171,9 +183,48 @@ check_binary() {
     # Debian's armhf crt objects; Debian armel objects are v5TE.
     local arch
     arch=$(readelf -A "$f" | sed -n 's/^ *Tag_CPU_arch: *//p' | head -n 1)
-    case "$arch" in v4*|v5*|v6|v6K|v6KZ|"v6 "*) ;; *) die "$f: Tag_CPU_arch is '$arch', want v6 or older" ;; esac
+    case "$arch" in
+      v4*|v5*|v6|v6K|v6KZ|"v6 "*) ;;
+      v7) ring_asm_is_the_only_v7 || die "$f: Tag_CPU_arch is v7, and not only from ring's NEON assembly" ;;
+      *) die "$f: Tag_CPU_arch is '$arch', want v6 or older" ;;
+    esac
     if readelf -A "$f" | grep -q 'Tag_ABI_VFP_args: VFP registers'; then die "$f uses the hard-float ABI"; fi
   fi
+}
+
+# With TLS, the ARMv6 binary is tagged v7, and that is expected: ring's
+# pregenerated assembly (its *-linux32.S files) holds NEON versions of its
+# routines after an `.arch armv7-a` line, next to ARMv4 ones, and picks one
+# at run time from the CPU's HWCAP_NEON, which an ARM1176 does not report.
+# The linker tags the whole binary with the highest object. So accept v7
+# only if those assembly objects are the only v7 ones among ring's, every
+# object compiled from C is v6 or older (the -march=armv6 of
+# CFLAGS_arm_unknown_linux_gnueabi took), and the libc and start-up files
+# are v6 or older. Rust's own code is v6 by the target's definition.
+# qemu-smoke.sh then runs a TLS handshake and echoes under -cpu arm1176,
+# which has no NEON and no v7 instructions.
+ring_asm_is_the_only_v7() {
+  local out o arch bad=0 seen=0 f
+  for out in "$CARGO_TARGET_DIR"/arm-unknown-linux-gnueabi/release/build/ring-*/out; do
+    for o in "$out"/*.o; do
+      [ -f "$o" ] || continue
+      seen=$((seen + 1))
+      arch=$(readelf -A "$o" | sed -n 's/^ *Tag_CPU_arch: *//p' | head -n 1)
+      case "$(basename "$o")" in
+        *-linux32.o) ;;   # ring's perlasm: ARMv4 code plus NEON behind HWCAP_NEON
+        *) case "$arch" in v4*|v5*|v6|v6K|v6KZ|"v6 "*) ;;
+             *) log "ring object $(basename "$o") is '$arch', not v6"; bad=1 ;; esac ;;
+      esac
+    done
+  done
+  [ "$seen" -gt 0 ] || { log "no ring objects found to explain the v7 tag"; return 1; }
+  for f in crt1.o crti.o crtn.o crtbeginT.o crtend.o libc.a libgcc.a libgcc_eh.a; do
+    f=$(arm-linux-gnueabi-gcc -print-file-name="$f")
+    if readelf -A "$f" 2>/dev/null | sed -n 's/^ *Tag_CPU_arch: *//p' | grep -qv -E '^(v4|v5|v6)'; then
+      log "$f has code newer than v6"; bad=1
+    fi
+  done
+  [ "$bad" = 0 ]
 }
 
 # ship OUT_NAME BUILT_FILE TRIPLE KIND STRIP_TOOL
@@ -191,7 +242,21 @@ ship() {
 # One cargo run per target builds both binaries, so the two fat-LTO links
 # (the slow part) can run side by side.
 WHAT=(-p tinyws --example echo)
-[ "$HAVE_CLI" = 1 ] && WHAT+=(-p tinyws-cli --bin tinyws)
+if [ "$HAVE_CLI" = 1 ]; then
+  WHAT+=(-p tinyws-cli --bin tinyws)
+  if [ "$TLS" = 1 ]; then WHAT+=(--features tinyws-cli/tls); fi
+fi
+# ring's C and assembly, per target (cc-rs reads CC_<triple> and CFLAGS_<triple>).
+# The musl target links with rust-lld, so cc-rs would guess a compiler named
+# aarch64-linux-musl-gcc, which Debian does not have.
+export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
+export CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc AR_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-ar
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+export CC_arm_unknown_linux_gnueabi=arm-linux-gnueabi-gcc AR_arm_unknown_linux_gnueabi=arm-linux-gnueabi-ar
+# cc-rs passes these for this triple already; said here so the ISA does not
+# hang on its defaults. check_binary reads the result back from the ELF.
+export CFLAGS_arm_unknown_linux_gnueabi="-march=armv6 -marm -mfloat-abi=soft"
+
 ship_all() {  # ship_all TRIPLE KIND STRIP
   local dir="$CARGO_TARGET_DIR/$1/release"
   ship "tinyws-echo-$LIB_VERSION-$1" "$dir/examples/echo" "$1" "$2" "$3"
