@@ -4,7 +4,12 @@
 # and binary echoes of 0 B, 125 B, 64 KiB and 1 MiB (and the length-encoding
 # boundaries 126 and 65535), a fragmented message, a ping, a clean close from
 # the client, a second connection; for the `tinyws` command also `tinyws
-# broadcast` fed by a shell loop, on stdin and through `-- CMD`.
+# broadcast` fed by a shell loop, on stdin and through `-- CMD`, and wss://:
+# `tinyws echo --tls-cert` with the test certificate of tests/certs/, checked
+# by the same echo client over TLS (Python's ssl, trusting only the test CA
+# and checking the name 127.0.0.1), by a permessage-deflate echo over that
+# TLS, and by the emulated binary's own `tinyws connect --ca` (rustls and
+# ring on the emulated CPU, on both sides).
 #
 # usage: scripts/qemu-smoke.sh [--no-install]
 #   Run scripts/release.sh first (or `scripts/release.sh --smoke`).
@@ -119,8 +124,26 @@ client() {  # client MODE ADDR [ARGS...]
   timeout -k 5 "$CLIENT_LIMIT" python3 "$ROOT/scripts/ws_smoke.py" "$@"
 }
 
+CERTS="$ROOT/tests/certs"
+CONNECT=()   # the emulated tinyws of the target being checked: qemu ... BINARY
+# connect_check ADDR: `tinyws connect --ca` under qemu sends two lines to the
+# wss echo server and must print both echoes and exit 0.
+connect_check() {
+  local out want=$'over wss from the Pi\nsecond line'
+  out=$(printf '%s\n' "$want" | timeout -k 5 "$CLIENT_LIMIT" "${CONNECT[@]}" connect \
+        --log-level warn --ca "$CERTS/ca.pem" "wss://$1/" 2>"$TMP/connect.err") || {
+    echo "  tinyws connect --ca: exit status $?: $(tail -n 3 "$TMP/connect.err")"; return 1; }
+  if [ "$out" != "$want" ]; then
+    echo "  tinyws connect --ca: printed $(printf '%q' "$out"), want $(printf '%q' "$want")"
+    return 1
+  fi
+  echo "  tinyws connect --ca ca.pem wss://$1/: both lines echoed, certificate verified, exit 0"
+}
+
 # check NAME echo|stdin|cmd any|clean CMD...
 #   echo:  CMD is an echo server; run the echo checks.
+#   wss:   CMD is an echo server on TLS with the test certificate: the echo
+#          and deflate checks over TLS, then `tinyws connect --ca`.
 #   stdin: CMD broadcasts its stdin, fed by a counting shell loop through a FIFO.
 #   cmd:   CMD broadcasts a counting shell loop it starts itself (`-- sh -c ...`),
 #          which writes its PID to a file so we can see that CMD stops it.
@@ -129,7 +152,7 @@ client() {  # client MODE ADDR [ARGS...]
 check() {
   local name=$1 mode=$2 exit_rule=$3; shift 3
   local logf="$TMP/$name.log" fifo="$TMP/$name.fifo" pidf="$TMP/$name.child" pid feeder="" addr st ok=1 child
-  echo "  \$ $(printf '%s ' "$@" | sed "s|$DIST/||; s|$TMP/||")"
+  echo "  \$ $(printf '%s ' "$@" | sed "s|$DIST/||; s|$TMP/||; s|$ROOT/||g")"
   case "$mode" in
     stdin)
       mkfifo "$fifo"
@@ -145,6 +168,9 @@ check() {
   if addr=$(wait_addr "$logf" "$pid"); then
     case "$mode" in
       echo)  client echo "$addr" || ok=0 ;;
+      wss)   WS_SMOKE_CA="$CERTS/ca.pem" client echo "$addr" || ok=0
+             WS_SMOKE_CA="$CERTS/ca.pem" client deflate "$addr" || ok=0
+             connect_check "$addr" || ok=0 ;;
       stdin) client broadcast "$addr" --count 5 --prefix "line " || ok=0 ;;
       cmd)   client broadcast "$addr" --count 5 --prefix "tick " || ok=0 ;;
     esac
@@ -226,6 +252,9 @@ for entry in "${TARGETS[@]}"; do
   fi
   n=$(basename "$cli_bin")
   run_check "$n" echo check "$n-echo" echo clean "${qemu[@]}" "$cli_bin" echo --addr 127.0.0.1:0
+  CONNECT=("${qemu[@]}" "$cli_bin")
+  run_check "$n" "wss echo, deflate" check "$n-wss" wss clean "${qemu[@]}" "$cli_bin" echo \
+    --addr 127.0.0.1:0 --tls-cert "$CERTS/a.pem" --tls-key "$CERTS/a.key"
   run_check "$n" "broadcast (stdin)" check "$n-bcast" stdin clean \
     "${qemu[@]}" "$cli_bin" broadcast --addr 127.0.0.1:0
   run_check "$n" "broadcast (-- CMD)" check "$n-bcast-cmd" cmd clean \

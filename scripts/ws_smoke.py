@@ -2,6 +2,7 @@
 """WebSocket smoke client for the tinyws release binaries (standard library only).
 
     ws_smoke.py echo HOST:PORT
+    ws_smoke.py deflate HOST:PORT
     ws_smoke.py broadcast HOST:PORT [--count N] [--prefix TEXT]
 
 echo: checks the opening handshake (status 101, Upgrade, Connection and the
@@ -10,6 +11,12 @@ messages of 0 B, 125 B, 126 B, 65535 B, 64 KiB and 1 MiB, a fragmented text
 message with a Ping between its fragments, a Ping with a payload, then closes
 from the client side (Close 1000 answered by Close 1000, then TCP EOF from the
 server) and opens a second connection to show the server still serves.
+
+deflate: offers permessage-deflate (RFC 7692) with no context takeover,
+checks that the server agrees, sends compressed text and binary messages
+(RSV1, raw DEFLATE with the 00 00 FF FF tail stripped, by Python's zlib) and
+an uncompressed short one, and checks each echo; the large echoes must come
+back compressed, so the server's compressor and decompressor both ran.
 
 broadcast: receives N text messages "PREFIX<number>" with consecutive numbers,
 as a server broadcasting the lines of a counting shell loop sends them, then
@@ -32,6 +39,7 @@ import socket
 import struct
 import sys
 import time
+import zlib
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TIMEOUT = float(os.environ.get("WS_SMOKE_TIMEOUT", "60"))
@@ -64,8 +72,9 @@ def text_payload(size):
 
 
 class Client:
-    def __init__(self, host, port):
+    def __init__(self, host, port, deflate=False):
         self.host, self.port = host, port
+        self.offer_deflate, self.deflate = deflate, False
         self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         ca = os.environ.get("WS_SMOKE_CA")
@@ -76,6 +85,8 @@ class Client:
             self.sock = context.wrap_socket(self.sock, server_hostname=host)
             check(self.sock.selected_alpn_protocol() == "http/1.1",
                   "ALPN chose {!r}, want 'http/1.1'".format(self.sock.selected_alpn_protocol()))
+            print("  tls: {}, {}, certificate verified for {}".format(
+                self.sock.version(), self.sock.cipher()[0], host))
         self.buf = bytearray()
 
     # -- bytes ---------------------------------------------------------------
@@ -102,8 +113,9 @@ class Client:
             "Connection: Upgrade\r\n"
             "Sec-WebSocket-Key: {}\r\n"
             "Sec-WebSocket-Version: 13\r\n"
+            "{}"
             "\r\n"
-        ).format(self.host, self.port, key)
+        ).format(self.host, self.port, key, EXTENSION_OFFER if self.offer_deflate else "")
         self.sock.sendall(req.encode("ascii"))
         while b"\r\n\r\n" not in self.buf:
             check(len(self.buf) < 8192, "handshake response longer than 8 KiB")
@@ -123,11 +135,22 @@ class Client:
         check(headers.get("upgrade", "").lower() == "websocket", "Upgrade header: " + repr(headers.get("upgrade")))
         tokens = [t.strip().lower() for t in headers.get("connection", "").split(",")]
         check("upgrade" in tokens, "Connection header: " + repr(headers.get("connection")))
+        agreed = headers.get("sec-websocket-extensions", "")
+        if self.offer_deflate:
+            params = [p.strip().lower() for p in agreed.split(";")]
+            check(params[0] == "permessage-deflate",
+                  "permessage-deflate offered, the server answered {!r}".format(agreed))
+            check("client_no_context_takeover" in params and "server_no_context_takeover" in params,
+                  "no context takeover asked for, the server answered {!r}".format(agreed))
+            self.deflate = True
+            return agreed
+        check(not agreed, "extensions agreed without an offer: {!r}".format(agreed))
+        return None
 
     # -- frames (RFC 6455 section 5) -----------------------------------------
-    def send_frame(self, opcode, payload, fin=True):
+    def send_frame(self, opcode, payload, fin=True, rsv1=False):
         n = len(payload)
-        head = bytearray([(0x80 if fin else 0) | opcode])
+        head = bytearray([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
         if n < 126:
             head.append(0x80 | n)
         elif n < 65536:
@@ -142,7 +165,9 @@ class Client:
     def recv_frame(self):
         b0, b1 = self._take(2)
         fin, rsv, opcode = bool(b0 & 0x80), b0 & 0x70, b0 & 0x0F
-        check(rsv == 0, "server frame has reserved bits set")
+        rsv1 = bool(rsv & 0x40) and self.deflate
+        check(rsv & ~(0x40 if rsv1 else 0) == 0, "server frame has reserved bits set")
+        check(not rsv1 or opcode in (TEXT, BINARY), "RSV1 on a frame that is not a message's first")
         check(not b1 & 0x80, "server frame is masked (section 5.1 forbids it)")
         n = b1 & 0x7F
         if n == 126:
@@ -151,13 +176,15 @@ class Client:
             (n,) = struct.unpack("!Q", self._take(8))
         if opcode >= 0x8:
             check(fin and n <= 125, "server control frame fragmented or longer than 125 bytes")
+        self.last_rsv1 = rsv1
         return fin, opcode, self._take(n)
 
     def recv_message(self):
         """The next message or control frame: (opcode, payload).
 
         Reassembles fragments and answers keepalive Pings, so the caller sees
-        TEXT/BINARY messages and CLOSE/PONG frames only."""
+        TEXT/BINARY messages and CLOSE/PONG frames only. A compressed
+        message is inflated; `self.compressed` says whether it was."""
         first, parts = None, []
         while True:
             fin, opcode, payload = self.recv_frame()
@@ -169,11 +196,16 @@ class Client:
             if first is None:
                 check(opcode in (TEXT, BINARY), "unexpected opcode {:#x}".format(opcode))
                 first = opcode
+                self.compressed = self.last_rsv1
             else:
                 check(opcode == CONT, "new data frame inside a fragmented message")
             parts.append(payload)
             if fin:
-                return first, b"".join(parts)
+                data = b"".join(parts)
+                if self.compressed:
+                    inflater = zlib.decompressobj(-15)
+                    data = inflater.decompress(data + b"\x00\x00\xff\xff")
+                return first, data
 
     def close(self, code=1000, reason=b"smoke done"):
         """Client-initiated close: Close answered by Close, then EOF (section 7)."""
@@ -193,6 +225,19 @@ class Client:
                 break
             check(False, "bytes after the Close frame: {!r}".format(chunk[:32]))
         self.sock.close()
+
+
+EXTENSION_OFFER = ("Sec-WebSocket-Extensions: permessage-deflate; "
+                   "client_no_context_takeover; server_no_context_takeover\r\n")
+
+
+def deflate(data):
+    """One message's payload as RFC 7692 sends it: raw DEFLATE, sync-flushed,
+    without its last 00 00 FF FF (section 7.2.1)."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    check(out.endswith(b"\x00\x00\xff\xff"), "zlib's sync flush has no empty block")
+    return out[:-4]
 
 
 def name(opcode):
@@ -253,6 +298,32 @@ def run_echo(host, port):
     print("OK: echo checks passed in {:.2f} s".format(time.monotonic() - t0))
 
 
+def run_deflate(host, port):
+    t0 = time.monotonic()
+    c = Client(host, port, deflate=True)
+    agreed = c.handshake()
+    print("  handshake: 101, agreed {!r}".format(agreed))
+    cases = [
+        (TEXT, text_payload(10000), True),
+        (BINARY, bytes(range(256)) * 400, True),   # 100 KiB
+        (TEXT, text_payload(300000), True),
+        (TEXT, b"short and plain", False),
+    ]
+    for opcode, payload, compress in cases:
+        wire = deflate(payload) if compress else payload
+        c.send_frame(opcode, wire, rsv1=compress)
+        got_op, got = c.recv_message()
+        check(got_op == opcode and got == payload,
+              "{} [{} B] came back changed ({} B)".format(name(opcode), len(payload), len(got)))
+        if len(payload) >= 1024:
+            check(c.compressed, "the echo of {} [{} B] came back uncompressed".format(name(opcode), len(payload)))
+        print("  {} {} B sent {}, {} B on the wire; echo {}: ok".format(
+            name(opcode), len(payload), "compressed" if compress else "plain", len(wire),
+            "compressed" if c.compressed else "plain"))
+    c.close()
+    print("OK: deflate checks passed in {:.2f} s".format(time.monotonic() - t0))
+
+
 def run_broadcast(host, port, count, prefix):
     t0 = time.monotonic()
     c = Client(host, port)
@@ -274,8 +345,9 @@ def run_broadcast(host, port, count, prefix):
 
 
 def main(argv):
-    usage = "usage: ws_smoke.py echo HOST:PORT | broadcast HOST:PORT [--count N] [--prefix TEXT]"
-    if len(argv) < 3 or argv[1] not in ("echo", "broadcast"):
+    usage = ("usage: ws_smoke.py echo HOST:PORT | deflate HOST:PORT | "
+             "broadcast HOST:PORT [--count N] [--prefix TEXT]")
+    if len(argv) < 3 or argv[1] not in ("echo", "deflate", "broadcast"):
         print(usage, file=sys.stderr)
         return 2
     host, _, port = argv[2].rpartition(":")
@@ -283,9 +355,11 @@ def main(argv):
     try:
         if argv[1] == "echo":
             run_echo(host, int(port))
+        elif argv[1] == "deflate":
+            run_deflate(host, int(port))
         else:
             run_broadcast(host, int(port), int(opts.get("--count", "5")), opts.get("--prefix", "line "))
-    except (Fail, OSError, ValueError) as e:  # socket.timeout is an OSError
+    except (Fail, OSError, ValueError, zlib.error) as e:  # socket.timeout is an OSError
         print("FAIL: {}: {}".format(type(e).__name__, e), file=sys.stderr)
         return 1
     return 0
