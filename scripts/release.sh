@@ -11,7 +11,8 @@
 #                  when missing; set DEBIAN_RUST_SETUP to its path elsewhere).
 #                  Adds 1.5-4 minutes (std is compiled too).
 #   --no-tls       build the tool without the `tls` feature (only to compare
-#                  sizes: the released tool has wss:// and https://)
+#                  sizes: the released tool has wss:// and https://, and
+#                  qemu-smoke.sh's wss checks fail without it)
 #   --no-install   do not apt-get/rustup anything; fail if a tool is missing
 #
 # Features: the `tinyws` tool is built with `tls` (rustls with ring) and
