@@ -300,3 +300,25 @@ fn accept_on_your_own_listener() {
     assert_eq!(support::recv(&rx), "refused 426");
     server.join().unwrap();
 }
+
+/// Review (branch review1): pipelined frames that fill the head buffer to
+/// its end, and go on past it, so that the 101 must grow that buffer: all
+/// come back, in order.
+#[test]
+fn review_pipelined_frames_past_the_head_buffer() {
+    let server = TestServer::echo(Config::default());
+    let mut c = Client::connect(server.addr);
+    let mut bytes = upgrade_request("/").into_bytes();
+    let sent: Vec<Vec<u8>> = (0..12u8).map(|i| vec![b'a' + i; 997]).collect();
+    for p in &sent {
+        bytes.extend(frame(true, 2, p));
+    }
+    c.send(&bytes);
+    assert_eq!(c.read_response().status, 101);
+    for p in &sent {
+        let f = c.read_frame();
+        assert_eq!((f.opcode, &f.payload), (2, p));
+    }
+    c.send(&frame(true, 8, &1000u16.to_be_bytes()));
+    c.expect_close(1000);
+}

@@ -29,7 +29,9 @@ fn raising_the_log_level_keeps_the_peer_in_the_disconnect_line() {
     });
     let lines = logs::lines(Level::Info, &["disconnected"]);
     assert!(
-        lines.iter().any(|l| l.contains(&peer) && l.contains("/live")),
+        lines
+            .iter()
+            .any(|l| l.contains(&peer) && l.contains("/live")),
         "no peer or path in {:?}",
         lines
     );
