@@ -103,28 +103,39 @@ pub fn drive_inbound(data: &[u8]) {
         if ended {
             break;
         }
-        // Bytes end any silence.
-        m.feed(chunk);
-        loop {
-            match m.poll() {
-                Ok(None) => break,
-                Ok(Some(event)) => match event {
-                    Event::Message(Message::Text(t)) => assert!(t.len() <= 256),
-                    Event::Message(Message::Binary(b)) => assert!(b.len() <= 256),
-                    Event::Message(Message::Pong(p)) | Event::Ping(p) => assert!(p.len() <= 125),
-                    Event::Message(other) => panic!("unexpected message {:?}", other),
-                    Event::Close { .. } => {
-                        assert!(matches!(m.poll(), Err(Error::Closed)));
-                        ended = true;
-                        break;
+        // Bytes end any silence. Every other piece takes the shell's own
+        // path (`buffer`, then `filled`, as many reads as it needs).
+        if i % 2 == 0 {
+            m.feed(chunk);
+            ended = poll_all(&mut m);
+        } else {
+            let mut left = chunk;
+            while !left.is_empty() && !ended {
+                let read = match m.buffer() {
+                    Some(space) => {
+                        let n = space.len().min(left.len());
+                        space[..n].copy_from_slice(&left[..n]);
+                        Some(n)
                     }
-                },
-                Err(Error::Closed) => panic!("closed without an event or error"),
-                Err(e) => {
-                    assert!(e.close_code().is_some() || matches!(e, Error::Timeout(_)));
-                    assert!(matches!(m.poll(), Err(Error::Closed)));
-                    ended = true;
-                    break;
+                    None => None,
+                };
+                match read {
+                    Some(n) => {
+                        left = &left[n..];
+                        ended = match m.filled(n) {
+                            Ok(()) => poll_all(&mut m),
+                            Err(e) => {
+                                assert!(e.close_code().is_some());
+                                true
+                            }
+                        };
+                    }
+                    // No buffer held (idle): the shell reads a little and feeds it.
+                    None => {
+                        m.feed(left);
+                        left = &[];
+                        ended = poll_all(&mut m);
+                    }
                 }
             }
         }
@@ -146,6 +157,32 @@ pub fn drive_inbound(data: &[u8]) {
             m.close_sent();
             if m.close_wait(Duration::from_secs(6)).is_err() {
                 ended = true;
+            }
+        }
+    }
+}
+
+/// Polls the machine until it needs bytes, checking each event; true once
+/// the connection has ended (a Close, or an error).
+fn poll_all(m: &mut Inbound) -> bool {
+    loop {
+        match m.poll() {
+            Ok(None) => return false,
+            Ok(Some(event)) => match event {
+                Event::Message(Message::Text(t)) => assert!(t.len() <= 256),
+                Event::Message(Message::Binary(b)) => assert!(b.len() <= 256),
+                Event::Message(Message::Pong(p)) | Event::Ping(p) => assert!(p.len() <= 125),
+                Event::Message(other) => panic!("unexpected message {:?}", other),
+                Event::Close { .. } => {
+                    assert!(matches!(m.poll(), Err(Error::Closed)));
+                    return true;
+                }
+            },
+            Err(Error::Closed) => panic!("closed without an event or error"),
+            Err(e) => {
+                assert!(e.close_code().is_some() || matches!(e, Error::Timeout(_)));
+                assert!(matches!(m.poll(), Err(Error::Closed)));
+                return true;
             }
         }
     }

@@ -8,8 +8,9 @@
 //! only [`this_host_name`] reads a file (the shell calls it, once). The
 //! handshake returns what was agreed; its callers build the connection.
 
+use std::fmt;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -695,15 +696,41 @@ fn log_no_subprotocol(request: &Request) {
 }
 
 /// The client for log lines: its address, and the proxy's when forwarded.
-pub(crate) fn who(request: &Request) -> String {
-    match (
-        request.is_forwarded(),
-        request.client_addr(),
-        request.peer_addr(),
-    ) {
-        (true, Some(client), Some(proxy)) => format!("{} via {}", client, proxy),
-        (_, _, Some(peer)) => peer.to_string(),
-        _ => "-".to_owned(),
+pub(crate) fn who(request: &Request) -> Who {
+    Who {
+        forwarded: request.is_forwarded(),
+        client: request.client_addr(),
+        peer: request.peer_addr(),
+    }
+}
+
+/// Who a connection is from, for log lines: the client's address, and the
+/// proxy's when it came through a trusted one. `Copy` and formatted only
+/// when a line is written, so a connection keeps it at no heap cost.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Who {
+    forwarded: bool,
+    client: Option<IpAddr>,
+    peer: Option<SocketAddr>,
+}
+
+impl Who {
+    pub(crate) fn peer(peer: SocketAddr) -> Who {
+        Who {
+            forwarded: false,
+            client: None,
+            peer: Some(peer),
+        }
+    }
+}
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.forwarded, self.client, self.peer) {
+            (true, Some(client), Some(proxy)) => write!(f, "{} via {}", client, proxy),
+            (_, _, Some(peer)) => write!(f, "{}", peer),
+            _ => f.write_str("-"),
+        }
     }
 }
 

@@ -750,19 +750,14 @@ impl Connection {
             // Upgraded after the drain looked: close it here.
             let _ = shared.send_close(None, CloseCode::GOING_AWAY, "server shutting down");
         }
-        // Kept for the log lines only, so none when nothing would be logged:
-        // a panic is logged at error, the rest at info.
-        let logs = log::max_level();
-        let path = match ws.request() {
-            Some(r) if logs >= log::LevelFilter::Info => r.path().to_owned(),
-            _ => String::new(),
-        };
-        // The client's address, and the proxy's when it came through one.
-        let who = match ws.request() {
-            _ if logs < log::LevelFilter::Error => String::new(),
-            Some(r) => handshake::who(r),
-            None => peer.to_string(),
-        };
+        // For the log lines, kept whatever the level is now: it may be
+        // raised while the connection is open. `who` costs no heap.
+        let path = ws
+            .request()
+            .map_or_else(String::new, |r| r.path().to_owned());
+        let who = ws
+            .request()
+            .map_or_else(|| handshake::Who::peer(peer), handshake::who);
         log_connected(&who, &path);
         let started = Instant::now();
         let handler = &self.handler;
@@ -779,12 +774,12 @@ impl Connection {
 // depth: DESIGN.md, "Memory".
 
 #[inline(never)]
-fn log_connected(peer: &str, path: &str) {
+fn log_connected(peer: &handshake::Who, path: &str) {
     log::info!("{} connected {}", peer, path);
 }
 
 #[inline(never)]
-fn log_panic(peer: &str, panic: &(dyn std::any::Any + Send)) {
+fn log_panic(peer: &handshake::Who, panic: &(dyn std::any::Any + Send)) {
     let what = panic
         .downcast_ref::<&str>()
         .copied()
@@ -795,7 +790,7 @@ fn log_panic(peer: &str, panic: &(dyn std::any::Any + Send)) {
 
 /// Ends the connection if the handler let it escape, and logs how it ended.
 #[inline(never)]
-fn ended(peer: &str, path: &str, shared: &Writer, started: Instant) {
+fn ended(peer: &handshake::Who, path: &str, shared: &Writer, started: Instant) {
     if !shared.is_finished() {
         // The handler moved the connection elsewhere and returned: the
         // connection ends with its handler, so that the connection cap,

@@ -301,11 +301,11 @@ fn accept_on_your_own_listener() {
     server.join().unwrap();
 }
 
-/// Review (branch review1): pipelined frames that fill the head buffer to
+/// Pipelined frames that fill the head buffer to
 /// its end, and go on past it, so that the 101 must grow that buffer: all
 /// come back, in order.
 #[test]
-fn review_pipelined_frames_past_the_head_buffer() {
+fn pipelined_frames_past_the_head_buffer_come_back_in_order() {
     let server = TestServer::echo(Config::default());
     let mut c = Client::connect(server.addr);
     let mut bytes = upgrade_request("/").into_bytes();

@@ -993,7 +993,7 @@ mod tests {
     /// between reads, control frames of every length interleaved with
     /// fragments, small and large: every event in order, nothing lost.
     #[test]
-    fn review_shell_path_with_ticks_and_every_control_length() {
+    fn shell_read_path_with_ticks_and_every_control_length() {
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut rnd = move |n: usize| {
             seed ^= seed << 13;

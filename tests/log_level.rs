@@ -1,7 +1,7 @@
-//! Review (branch review1): the connection's log labels are decided once,
-//! from the log level at upgrade. Raising the level at run time (an
-//! operator turning logging on to look at a live connection) gives
-//! disconnect lines with no peer and no path.
+//! The log level may be raised while connections are open (an operator
+//! turning logging on to look at a live connection): their disconnect lines
+//! still name the peer and the path. A binary of its own, because it sets
+//! the process-wide level.
 
 mod support;
 
