@@ -237,7 +237,7 @@ pub fn inflate_pieces(
     takeover: bool,
 ) -> [Option<Vec<u8>>; 2] {
     use crate::proto::deflate::Inflater;
-    let mut inflater = Inflater::new(!takeover);
+    let mut inflater = Inflater::new(!takeover, crate::deflate_pool::POOL);
     let mut first = Vec::new();
     let mut ok = true;
     for (n, piece) in pieces.iter().enumerate() {
@@ -265,9 +265,7 @@ pub fn inflate_pieces(
 #[cfg(feature = "deflate")]
 pub fn deflate_message(msg: &[u8], level: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    assert!(crate::proto::deflate::compress_stateless(
-        msg, level, &mut out
-    ));
+    assert!(crate::deflate_pool::compress(msg, level, &mut out));
     out
 }
 
@@ -279,11 +277,20 @@ pub fn deflate_messages(msgs: &[&[u8]], takeover: bool) -> Vec<Vec<u8>> {
         context_takeover: takeover,
         ..Default::default()
     };
-    let mut d = crate::proto::deflate::Deflater::new(!takeover, &config);
+    let mut kept = None;
     msgs.iter()
         .map(|m| {
             let mut out = Vec::new();
-            assert!(d.compress(m, &mut out));
+            if takeover {
+                assert!(crate::deflate_pool::compress_kept(
+                    &mut kept,
+                    m,
+                    config.level,
+                    &mut out
+                ));
+            } else {
+                assert!(crate::deflate_pool::compress(m, config.level, &mut out));
+            }
             out
         })
         .collect()

@@ -127,8 +127,7 @@ impl Hub {
                         let mut w = Vec::with_capacity(payload.len() / 2 + 64);
                         // None: no compressor could be had; everyone gets
                         // the plain frame.
-                        crate::proto::deflate::compress_stateless(payload, d.level, &mut w)
-                            .then_some(w)
+                        crate::deflate_pool::compress(payload, d.level, &mut w).then_some(w)
                     })
                     .as_ref()
                     .and_then(|w| prepare(op, crate::writer::RSV1, w, None).ok()),

@@ -130,11 +130,11 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod backoff;
-#[cfg(feature = "deflate")]
-mod big_stack;
 mod client;
 mod client_handshake;
 mod config;
+#[cfg(feature = "deflate")]
+mod deflate_pool;
 mod dial;
 mod error;
 #[cfg(feature = "_fuzz")]

@@ -90,7 +90,7 @@ impl<S: Stream> WebSocket<S> {
             close_timeout: config.close_timeout,
         };
         let mut inbound = Inbound::new(writer.role(), limits);
-        inbound.set_deflate(writer.agreement());
+        inbound.set_deflate(writer.inflater());
         WebSocket {
             inbound,
             stream,

@@ -15,15 +15,17 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+#[cfg(feature = "deflate")]
+use crate::deflate_pool;
 use crate::error::{is_timeout, Error, Result, Timeout};
 use crate::message::Outgoing;
 use crate::proto::close::{CloseCode, CloseFrame};
 #[cfg(feature = "deflate")]
-use crate::proto::deflate::{compress_stateless, DeflateConfig, Deflater};
+use crate::proto::deflate::{Compressor, DeflateConfig};
 use crate::proto::frame::OpCode;
 use crate::proto::mask::MaskKeys;
 use crate::proto::outbound::{prepare, OutFrame};
-use crate::proto::{ClosedBy, DeflateAgreement, Role};
+use crate::proto::{ClosedBy, DeflateAgreement, Inflater, Role};
 
 /// RSV1 marks a compressed message's first frame (RFC 7692 section 6).
 #[cfg(feature = "deflate")]
@@ -34,9 +36,10 @@ pub(crate) const RSV1: u8 = 0x40;
 #[derive(Debug)]
 struct Compression {
     settings: DeflateConfig,
-    /// The connection's own compressor with context takeover; `None` when
-    /// every message is compressed alone with a pooled compressor.
-    kept: Option<Mutex<Deflater>>,
+    /// The connection's own compressor with context takeover (`None`
+    /// inside until its first message); `None` when every message is
+    /// compressed alone with a shared one.
+    kept: Option<Mutex<Option<Compressor>>>,
 }
 use crate::stream::{Io, Stream};
 
@@ -143,11 +146,7 @@ impl Writer {
             let reset = agreement.send_reset(self.role == Role::Server);
             let compression = Compression {
                 settings: settings.clone(),
-                kept: if reset {
-                    None
-                } else {
-                    Some(Mutex::new(Deflater::new(false, settings)))
-                },
+                kept: if reset { None } else { Some(Mutex::new(None)) },
             };
             *self.deflate.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(compression));
             self.deflate_on.store(true, Ordering::Release);
@@ -156,9 +155,17 @@ impl Writer {
         let _ = config;
     }
 
-    /// The permessage-deflate agreement, if any.
-    pub(crate) fn agreement(&self) -> Option<DeflateAgreement> {
-        *self.agreement.lock().unwrap_or_else(|p| p.into_inner())
+    /// The receiving half of the permessage-deflate agreement, if any: an
+    /// inflater that borrows from the shell's pool.
+    pub(crate) fn inflater(&self) -> Option<Inflater> {
+        let agreement = *self.agreement.lock().unwrap_or_else(|p| p.into_inner());
+        #[cfg(feature = "deflate")]
+        return agreement.map(|a| {
+            let reset = a.receive_reset(self.role == Role::Server);
+            Inflater::new(reset, deflate_pool::POOL)
+        });
+        #[cfg(not(feature = "deflate"))]
+        agreement.map(|a| match a {})
     }
 
     #[cfg(feature = "deflate")]
@@ -286,7 +293,7 @@ impl Writer {
         let mask = self.keys.as_deref().map(MaskKeys::next_key);
         match &c.kept {
             None => {
-                if !compress_stateless(payload, c.settings.level, &mut wire) {
+                if !deflate_pool::compress(payload, c.settings.level, &mut wire) {
                     return self.write_plain(own, opcode, payload);
                 }
                 let frame = prepare(opcode, RSV1, &wire, mask)?;
@@ -295,7 +302,8 @@ impl Writer {
             }
             Some(kept) => {
                 let mut deflater = kept.lock().unwrap_or_else(|p| p.into_inner());
-                if !deflater.compress(payload, &mut wire) {
+                if !deflate_pool::compress_kept(&mut deflater, payload, c.settings.level, &mut wire)
+                {
                     // Sent plain, the message leaves the context untouched.
                     return self.write_plain(own, opcode, payload);
                 }

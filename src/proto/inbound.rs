@@ -36,11 +36,11 @@ use std::time::Duration;
 
 use super::close::{CloseCode, CloseFrame};
 #[cfg(feature = "deflate")]
-use super::deflate::{InflateError, Inflater};
+use super::deflate::InflateError;
 use super::frame::{decode_header, Header, OpCode};
 use super::mask::apply_mask;
 use super::utf8::Utf8Check;
-use super::{DeflateAgreement, Role};
+use super::{Inflater, Role};
 use crate::error::{Error, ProtocolError, Result, Timeout};
 use crate::message::Message;
 
@@ -251,17 +251,18 @@ impl Inbound {
         self.limits.close_timeout
     }
 
-    /// permessage-deflate was agreed (or not: `None`): RSV1 may then mark a
-    /// data message's first frame, and such a message is inflated.
-    pub(crate) fn set_deflate(&mut self, agreement: Option<DeflateAgreement>) {
+    /// permessage-deflate was agreed (or not: `None`), and `inflater`, from
+    /// the shell, inflates: RSV1 may then mark a data message's first frame.
+    pub(crate) fn set_deflate(&mut self, inflater: Option<Inflater>) {
         #[cfg(feature = "deflate")]
-        if let Some(agreement) = agreement {
-            let reset = agreement.receive_reset(self.role == Role::Server);
+        if inflater.is_some() {
             self.rsv_allowed = RSV1;
-            self.inflater = Some(Inflater::new(reset));
+            self.inflater = inflater;
         }
         #[cfg(not(feature = "deflate"))]
-        let _ = agreement;
+        if let Some(i) = inflater {
+            match i {}
+        }
     }
 
     #[cfg(test)]
