@@ -92,7 +92,10 @@
 //! handshake deadline and the close timeout are socket timeouts inside that
 //! thread; no timer thread exists. A [`Sender`] writes from any other thread
 //! through the connection's write lock. [`ServerHandle::shutdown`] stops the
-//! server gracefully.
+//! server gracefully. With the `deflate` feature, messages are compressed
+//! on at most four `tinyws-deflate` threads shared by the process, started
+//! on first use, so that the compression code's deep stack never touches
+//! a connection's (the sender waits for its message).
 //!
 //! # Log levels
 //!
