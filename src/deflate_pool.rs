@@ -14,6 +14,7 @@
 //! process. A worker that cannot be started, or a compressor that cannot
 //! be built, makes the message go out uncompressed.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, Thread};
 
@@ -254,7 +255,13 @@ fn work() {
                 q.idle -= 1;
             }
         };
-        do_job(&mut own, job);
+        // A panic drops the job's reply, which answers "not compressed";
+        // the worker carries on with a new compressor, so that queued jobs
+        // are never left without one.
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| do_job(&mut own, job)));
+        if ran.is_err() {
+            own = None;
+        }
     }
 }
 
