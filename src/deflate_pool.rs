@@ -59,7 +59,7 @@ fn give_decompressor(d: Box<DecompressorOxide>) {
 }
 
 /// What every connection's inflater borrows from.
-pub(crate) const POOL: Decompressors = Decompressors {
+pub(crate) static POOL: Decompressors = Decompressors {
     take: take_decompressor,
     give: give_decompressor,
 };
@@ -343,7 +343,7 @@ mod tests {
         assert!(compress(&msg, 3, &mut wire));
         assert!(wire.len() < msg.len() / 2);
         let mut inflaters: Vec<Inflater> = (0..POOL_DECOMPRESSORS * 3)
-            .map(|_| Inflater::new(true, POOL))
+            .map(|_| Inflater::new(true, &POOL))
             .collect();
         for i in &mut inflaters {
             let mut out = Vec::new();
@@ -354,7 +354,7 @@ mod tests {
         drop(inflaters);
         assert!(lock(&DECOMPRESSORS).len() <= POOL_DECOMPRESSORS);
         let mut out = Vec::new();
-        Inflater::new(true, POOL)
+        Inflater::new(true, &POOL)
             .inflate(&wire, true, &mut out, 1 << 20)
             .unwrap();
         assert_eq!(out, msg);

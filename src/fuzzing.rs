@@ -237,7 +237,7 @@ pub fn inflate_pieces(
     takeover: bool,
 ) -> [Option<Vec<u8>>; 2] {
     use crate::proto::deflate::Inflater;
-    let mut inflater = Inflater::new(!takeover, crate::deflate_pool::POOL);
+    let mut inflater = Inflater::new(!takeover, &crate::deflate_pool::POOL);
     let mut first = Vec::new();
     let mut ok = true;
     for (n, piece) in pieces.iter().enumerate() {

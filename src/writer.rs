@@ -162,7 +162,7 @@ impl Writer {
         #[cfg(feature = "deflate")]
         return agreement.map(|a| {
             let reset = a.receive_reset(self.role == Role::Server);
-            Inflater::new(reset, deflate_pool::POOL)
+            Inflater::new(reset, &deflate_pool::POOL)
         });
         #[cfg(not(feature = "deflate"))]
         agreement.map(|a| match a {})

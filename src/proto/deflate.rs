@@ -604,8 +604,9 @@ impl KeptInflate {
 #[derive(Debug)]
 pub(crate) struct Inflater {
     state: Window,
-    /// Where a message inflated alone gets its decompressor.
-    pool: Decompressors,
+    /// Where a message inflated alone gets its decompressor (one pointer:
+    /// every connection holds this).
+    pool: &'static Decompressors,
     /// The stream ended with a final block: only the tail may follow.
     ended: bool,
 }
@@ -614,7 +615,7 @@ impl Inflater {
     /// `reset`: the peer resets its compressor after each message
     /// ([`Agreement::receive_reset`]); each message then borrows a
     /// decompressor from `pool`.
-    pub(crate) fn new(reset: bool, pool: Decompressors) -> Inflater {
+    pub(crate) fn new(reset: bool, pool: &'static Decompressors) -> Inflater {
         Inflater {
             pool,
             state: if reset {
@@ -869,13 +870,13 @@ mod tests {
 
     /// A pool as the shell's: decompressors are used again, for any
     /// message of any inflater (on this test's thread).
-    const REUSE: Decompressors = Decompressors {
+    static REUSE: Decompressors = Decompressors {
         take: take_spare,
         give: give_spare,
     };
 
     fn inflater(reset: bool) -> Inflater {
-        Inflater::new(reset, REUSE)
+        Inflater::new(reset, &REUSE)
     }
 
     /// One message compressed alone with a new compressor.
