@@ -70,7 +70,7 @@ if ! has_websockets "$PY"; then
 fi
 
 echo "== building (release)" >&2
-(cd bench && nice -n 5 cargo build --quiet --release --bin deflate_bench --bin tinyws_deflate_echo)
+(cd bench && nice -n 5 cargo build --quiet --release --features deflate --bin deflate_bench --bin tinyws_deflate_echo)
 B="$ROOT/bench/target/release"
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
