@@ -205,8 +205,8 @@ fn jitter(ceiling: Duration, random: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client_handshake::{parse, Refusal};
     use crate::error::{ProtocolError, Timeout};
+    use crate::handshake::client::{parse, Refusal};
     use std::io;
 
     /// A server that accepts and at once closes with 1001 is not hammered:

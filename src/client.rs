@@ -7,10 +7,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::backoff::{Backoff, Decision, Schedule};
-use crate::client_handshake::{self, Offer};
 use crate::config::Config;
 use crate::dial;
 use crate::error::{Error, Result};
+use crate::handshake::client::Offer;
+use crate::handshake::url::Url;
 use crate::message::{Message, Outgoing, Payload};
 use crate::proto::close::CloseCode;
 use crate::proto::mask::MaskKeys;
@@ -19,7 +20,6 @@ use crate::sender::Sender;
 use crate::socket::Socket;
 use crate::stream::{Io, Stream};
 use crate::tls::TlsConfig;
-use crate::url::Url;
 use crate::websocket::WebSocket;
 use crate::writer::Writer;
 
@@ -281,15 +281,16 @@ impl Client {
             None => Socket::from(tcp),
         };
         let mut stream = Io::new(socket);
-        let key = client_handshake::new_key();
+        let key = crate::handshake::client::new_key();
         let mut request = Vec::with_capacity(256);
         let offer = Offer {
             deflate: self.config.deflate.clone(),
             ..self.offer.clone()
         };
-        client_handshake::write_request(&mut request, url, &key, &offer);
-        let (mut response, rest) = client_handshake::exchange(&mut stream, &request, deadline)?;
-        client_handshake::check(&mut response, &key, &offer)?;
+        crate::handshake::client::write_request(&mut request, url, &key, &offer);
+        let (mut response, rest) =
+            crate::handshake::client::exchange(&mut stream, &request, deadline)?;
+        crate::handshake::client::check(&mut response, &key, &offer)?;
         stream.set_write_timeout(Some(self.config.write_timeout))?;
         let subprotocol = response.subprotocol().map(str::to_owned);
         let writer = Writer::new(Role::Client);

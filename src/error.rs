@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::client_handshake::Refusal;
+use crate::handshake::client::Refusal;
 use crate::proto::close::CloseCode;
 
 /// A specialised `Result` whose error is this crate's [`Error`].

@@ -197,7 +197,7 @@ fn poll_all(m: &mut Inbound) -> bool {
 /// # Errors
 /// What the client would report for this answer.
 pub fn check_response(buf: &[u8]) -> Result<Option<usize>> {
-    use crate::client_handshake::{check, parse, Offer, Refusal};
+    use crate::handshake::client::{check, parse, Offer, Refusal};
     let offer = Offer {
         subprotocols: vec!["chat".to_owned()],
         ..Offer::default()
@@ -221,7 +221,7 @@ pub fn check_response(buf: &[u8]) -> Result<Option<usize>> {
 /// # Errors
 /// Why the URL was refused.
 pub fn parse_url(url: &str) -> std::result::Result<(String, String), &'static str> {
-    let url = crate::url::Url::parse(url).map_err(|e| e.0)?;
+    let url = crate::handshake::url::Url::parse(url).map_err(|e| e.0)?;
     Ok((url.host_header(), url.to_string()))
 }
 

@@ -134,7 +134,6 @@
 
 mod backoff;
 mod client;
-mod client_handshake;
 mod config;
 #[cfg(feature = "deflate")]
 mod deflate_pool;
@@ -154,7 +153,6 @@ mod socket;
 mod stream;
 #[cfg(feature = "tls")]
 mod tls;
-mod url;
 // The same `TlsConfig`, whose constructors say how to get TLS.
 #[cfg(not(feature = "tls"))]
 #[path = "tls/off.rs"]
@@ -164,9 +162,9 @@ mod writer;
 
 pub use backoff::Backoff;
 pub use client::{connect, Client, ClientHandle};
-pub use client_handshake::{Refusal, Response};
 pub use config::{Config, Deflate};
 pub use error::{Error, HandshakeError, ProtocolError, Result, Timeout};
+pub use handshake::client::{Refusal, Response};
 pub use handshake::{accept, accept_key};
 pub use hub::Hub;
 pub use message::{Data, Message, Payload};

@@ -8,9 +8,9 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client_handshake::Response;
 use crate::config::Config;
 use crate::error::{is_timeout, Error, Result, Timeout};
+use crate::handshake::client::Response;
 use crate::message::{Message, Payload};
 use crate::proto::close::{CloseCode, MAX_REASON};
 use crate::proto::frame::OpCode;

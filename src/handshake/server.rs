@@ -1,12 +1,7 @@
-//! The opening handshake (RFC 6455 section 4.2): read the request into a
-//! fixed buffer under one deadline, parse it with httparse into a fixed
-//! header array, validate it, and answer 101 or an HTTP error with a
-//! one-line reason.
-//!
-//! The parsing, validation and response writing are pure functions over
-//! bytes; only [`read_head`] and [`handshake_until`] touch the stream, and
-//! only [`this_host_name`] reads a file (the shell calls it, once). The
-//! handshake returns what was agreed; its callers build the connection.
+//! The server side of the opening handshake (RFC 6455 section 4.2): parse
+//! the request with httparse into a fixed header array, validate it (Host,
+//! Origin, subprotocol, extensions), consult the hook, and answer 101 or an
+//! HTTP error with a one-line reason.
 
 use std::fmt;
 use std::io::Write;
@@ -15,8 +10,10 @@ use std::time::Instant;
 
 use base64::Engine as _;
 
+use super::read::TLS_ON_PLAIN_PORT;
+use super::{accept_key_bytes, read_head};
 use crate::config::Config;
-use crate::error::{Error, HandshakeError, Result, Timeout};
+use crate::error::{Error, HandshakeError, Result};
 use crate::proto::DeflateAgreement;
 use crate::request::{trim, Action, Reply, Request, Upgrade, MAX_HEADERS};
 use crate::stream::{linger, Io, Stream};
@@ -24,37 +21,8 @@ use crate::websocket::WebSocket;
 use crate::writer::Writer;
 use crate::Role;
 
-/// The largest request head accepted; a larger one gets 431. Browsers send
-/// 400–1,500 bytes; this leaves room for cookies.
-pub(crate) const MAX_HEAD: usize = 8 * 1024;
-
-const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
 /// The handshake hook, as the server stores it.
 pub(crate) type Hook = dyn Fn(&Request) -> Action + Send + Sync;
-
-/// Computes Sec-WebSocket-Accept for a client's Sec-WebSocket-Key: the
-/// base64 of SHA-1(key + GUID) (RFC 6455 section 4.2.2).
-///
-/// ```
-/// assert_eq!(
-///     tinyws::accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-///     "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-/// );
-/// ```
-pub fn accept_key(key: &str) -> String {
-    String::from_utf8_lossy(&accept_key_bytes(key.as_bytes())).into_owned()
-}
-
-fn accept_key_bytes(key: &[u8]) -> [u8; 28] {
-    let mut sha = sha1_smol::Sha1::new();
-    sha.update(key);
-    sha.update(GUID);
-    let mut out = [0u8; 28];
-    // 20 bytes always encode to exactly 28 base64 characters.
-    let _ = base64::engine::general_purpose::STANDARD.encode_slice(sha.digest().bytes(), &mut out);
-    out
-}
 
 /// Parses a complete request head from `buf`. `Ok(None)` means httparse
 /// wants more bytes.
@@ -482,76 +450,6 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// An HTTP head (a request or a response) and whatever followed it in the
-/// same reads.
-pub(crate) struct Head<T> {
-    pub(crate) head: T,
-    /// Bytes after the head: a pipelined first frame, never lost. They stay
-    /// in the buffer the head was read into, whose room the 101 reuses.
-    pub(crate) rest: Vec<u8>,
-}
-
-/// Reads until a complete HTTP head has arrived, all under one deadline
-/// however the peer trickles it, for either role: `parse` turns the bytes so
-/// far into a head and its length, or `None` for "more bytes". Only parses
-/// when a blank line has arrived, so a slow peer costs linear, not
-/// quadratic, work.
-pub(crate) fn read_head<S: Stream + ?Sized, T>(
-    stream: &mut S,
-    deadline: Instant,
-    parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, HandshakeError>,
-) -> Result<Head<T>> {
-    // A fixed buffer on the heap. Stack depth: DESIGN.md, "Memory".
-    let mut buf = vec![0u8; MAX_HEAD];
-    let mut filled = 0;
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Error::Timeout(Timeout::Handshake));
-        }
-        stream.set_read_timeout(Some(deadline - now))?;
-        let n = match stream.read(&mut buf[filled..]) {
-            Ok(0) => return Err(Error::Disconnected),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from_io(e, Timeout::Handshake)),
-        };
-        let scan_from = filled.saturating_sub(3);
-        filled += n;
-        // A TLS record header: content type 22 (handshake), version 3.x.
-        // No HTTP request starts with byte 0x16.
-        if buf[0] == 0x16 && (filled < 2 || buf[1] == 0x03) {
-            if filled < 2 {
-                continue;
-            }
-            return Err(Error::Handshake(TLS_ON_PLAIN_PORT));
-        }
-        let window = &buf[scan_from..filled];
-        let blank_line =
-            window.windows(2).any(|w| w == b"\n\n") || window.windows(3).any(|w| w == b"\n\r\n");
-        if blank_line {
-            if let Some((head, len)) = parse(&buf[..filled]).map_err(Error::Handshake)? {
-                buf.copy_within(len..filled, 0);
-                buf.truncate(filled - len);
-                return Ok(Head { head, rest: buf });
-            }
-        }
-        if filled == buf.len() {
-            return Err(Error::Handshake(HandshakeError::new(
-                431,
-                "request header too large",
-            )));
-        }
-    }
-}
-
-/// A TLS ClientHello on the plain port: closed with no answer, since a
-/// plaintext HTTP response would only confuse the TLS client.
-const TLS_ON_PLAIN_PORT: HandshakeError = HandshakeError::new(
-    400,
-    "TLS handshake on a plain port: use ws:// or enable TLS",
-);
-
 /// What the server and the client agreed on in the opening handshake.
 #[derive(Debug)]
 pub(crate) struct Agreed {
@@ -586,7 +484,9 @@ pub(crate) fn handshake_until<S: Stream + ?Sized>(
     this_host: Option<&str>,
 ) -> Result<Outcome> {
     stream.set_write_timeout(Some(config.write_timeout))?;
-    let head = match read_head(stream, deadline, |buf| parse(buf, peer)) {
+    let head = match read_head(stream, deadline, Role::Server, |buf| {
+        parse(buf, peer).map_err(Error::Handshake)
+    }) {
         Ok(head) => head,
         Err(Error::Handshake(refusal)) if refusal == TLS_ON_PLAIN_PORT => {
             log::info!("{} {}", display_peer(peer), refusal.reason);

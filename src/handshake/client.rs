@@ -3,23 +3,23 @@
 //!
 //! Writing the request, parsing the answer (httparse, into a fixed header
 //! array) and checking it are pure functions over bytes; only [`exchange`]
-//! touches the stream, under one deadline.
+//! touches the stream, under one deadline, reading the answer with the same
+//! loop as the server reads a request ([`read_head`]).
 
-use crate::proto::DeflateAgreement;
 use std::fmt;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
+use super::url::Url;
+use super::{accept_key, read_head};
 use crate::error::{Error, ProtocolError, Result, Timeout};
-use crate::handshake::accept_key;
 use crate::proto::mask::MaskKeys;
+use crate::proto::DeflateAgreement;
 use crate::stream::Stream;
-use crate::url::Url;
+use crate::Role;
 
-/// The largest answer head accepted from a server.
-const MAX_HEAD: usize = 8 * 1024;
 /// The most header lines accepted in an answer.
 const MAX_HEADERS: usize = 64;
 /// How much of a refusal's body is kept as its reason.
@@ -375,30 +375,12 @@ pub(crate) fn exchange<S: Stream>(
     stream
         .write_all(request)
         .map_err(|e| Error::from_io(e, Timeout::Handshake))?;
-    let mut buf = vec![0u8; MAX_HEAD];
-    let mut filled = 0;
-    loop {
-        stream.set_read_timeout(Some(remaining(deadline)?))?;
-        let n = match stream.read(&mut buf[filled..]) {
-            Ok(0) => return Err(Error::Disconnected),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from_io(e, Timeout::Handshake)),
-        };
-        filled += n;
-        if let Some((response, len)) = parse(&buf[..filled])? {
-            buf.truncate(filled);
-            let rest = buf.split_off(len);
-            if response.status == 101 {
-                return Ok((response, rest));
-            }
-            let body = read_body(stream, &response, rest, deadline);
-            return Err(Error::Refused(Box::new(Refusal::new(&response, &body))));
-        }
-        if filled == buf.len() {
-            return Err(Error::Protocol(ProtocolError::MalformedResponse));
-        }
+    let head = read_head(stream, deadline, Role::Client, parse)?;
+    if head.head.status == 101 {
+        return Ok((head.head, head.rest));
     }
+    let body = read_body(stream, &head.head, head.rest, deadline);
+    Err(Error::Refused(Box::new(Refusal::new(&head.head, &body))))
 }
 
 /// Reads a refusal's body, up to its Content-Length and at most
