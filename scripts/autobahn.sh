@@ -3,11 +3,16 @@
 # examples/autobahn_server and compares the outcome with the committed
 # scripts/autobahn/expected.json.
 #
-# usage: scripts/autobahn.sh [--deflate] [--update]
+# usage: scripts/autobahn.sh [--deflate | --tls] [--update]
 #   --deflate  the server negotiates permessage-deflate (the `deflate`
 #              feature, default settings) and the run is compared with
 #              scripts/autobahn/expected-deflate.json; about 30 minutes, as
 #              the suite compresses in Python 2
+#   --tls      the server speaks wss:// (the `tls` feature, the test
+#              certificate tests/certs/a.pem; the suite does not verify it);
+#              cases 1.* to 10.* only (the compression cases are the deflate
+#              run's), compared with the same cases of expected.json: over
+#              TLS every case must end as it does over TCP
 #   --update   rewrite the expected file from this run (after checking the rules)
 #
 # Needs root (the suite runs in a Debian bullseye chroot with Python 2.7) and
@@ -20,10 +25,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNNER="${AUTOBAHN_RUNNER:-$ROOT/../shared/autobahn}"
 UPDATE=0
 DEFLATE=0
+TLS=0
 for arg in "$@"; do
   case "$arg" in
     --update) UPDATE=1 ;;
     --deflate) DEFLATE=1 ;;
+    --tls) TLS=1 ;;
     *) echo "autobahn.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -31,6 +38,16 @@ FEATURES=()
 SERVER_ARGS=()
 EXPECTED="$ROOT/scripts/autobahn/expected.json"
 TIMEOUT=900
+RUN_ARGS=()
+CHECK_ARGS=()
+[ "$DEFLATE$TLS" != 11 ] || { echo "autobahn.sh: --deflate and --tls are separate runs" >&2; exit 2; }
+if [ "$TLS" = 1 ]; then
+  FEATURES=(--features tls)
+  SERVER_ARGS=(--tls "$ROOT/tests/certs/a.pem" "$ROOT/tests/certs/a.key")
+  RUN_ARGS=(--exclude '12.*,13.*')
+  CHECK_ARGS=(--without 12,13)
+  [ "$UPDATE" = 0 ] || { echo "autobahn.sh: --tls checks against expected.json; update that from a plain run" >&2; exit 2; }
+fi
 if [ "$DEFLATE" = 1 ]; then
   FEATURES=(--features deflate)
   SERVER_ARGS=(--deflate)
@@ -52,18 +69,18 @@ OUT="$(mktemp -d /tmp/tinyws-autobahn-XXXXXX)"
 PID=$!
 trap 'kill "$PID" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
-  grep -q 'ws://' "$OUT/server.log" && break
+  grep -q 'wss\{0,1\}://' "$OUT/server.log" && break
   kill -0 "$PID" || { cat "$OUT/server.log" >&2; exit 1; }
   sleep 0.1
 done
-URL="$(grep -o 'ws://[0-9.:]*' "$OUT/server.log" | head -n 1)"
+URL="$(grep -o 'wss\{0,1\}://[0-9.:]*' "$OUT/server.log" | head -n 1)"
 echo "autobahn.sh: server at $URL, report in $OUT"
 set +e
-"$RUNNER/run.sh" "$URL" --agent tinyws --out "$OUT" --timeout "$TIMEOUT" | tail -n 12
+"$RUNNER/run.sh" "$URL" --agent tinyws --out "$OUT" --timeout "$TIMEOUT" "${RUN_ARGS[@]}" | tail -n 12
 RUN_STATUS=${PIPESTATUS[0]}
 set -e
 kill -0 "$PID" || { echo "autobahn.sh: the server died during the run" >&2; tail "$OUT/server.log" >&2; exit 1; }
-ARGS=("$OUT/reports/index.json" "$EXPECTED")
+ARGS=("$OUT/reports/index.json" "$EXPECTED" "${CHECK_ARGS[@]}")
 [ "$UPDATE" = 1 ] && ARGS+=(--update)
 python3 "$ROOT/scripts/autobahn/check.py" "${ARGS[@]}"
 [ "$RUN_STATUS" = 0 ] || { echo "autobahn.sh: run.sh exited $RUN_STATUS" >&2; exit 1; }
