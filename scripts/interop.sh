@@ -43,7 +43,8 @@ export PYTHONPATH="$DEPS/python${PYTHONPATH:+:$PYTHONPATH}"
 if ! python3 -c 'import sys, websockets; sys.exit(int(websockets.__version__.split(".")[0]) < 13)' 2>/dev/null; then
   python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
   echo "interop.sh: installing websockets into $DEPS/python"
-  python3 -m pip install --quiet --disable-pip-version-check --target "$DEPS/python" 'websockets>=13'
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+    --target "$DEPS/python" 'websockets>=13'
 fi
 export NODE_PATH="$DEPS/node/node_modules${NODE_PATH:+:$NODE_PATH}"
 if ! node -e 'process.exit(require("ws/package.json").version.startsWith("8.") ? 0 : 1)' 2>/dev/null; then
