@@ -17,7 +17,8 @@
 #   The tinyws client (examples/interop_client) against Python and Node echo
 #   servers (scripts/interop/peer.py, peer.js), the same checks the other
 #   way (the peer counts the bytes it read), with `--ca` over wss://; and
-#   `tinyws connect` against both, lines in and out.
+#   `tinyws connect` (with --ca) against both, ws:// and wss://, lines in
+#   and out.
 #
 # Installs what it needs into target/interop-deps (pip --target, npm
 # --prefix) unless python3 already has websockets >= 13 and node finds
@@ -144,12 +145,15 @@ for peer in py js; do
   # CMD sends three lines and reads their echoes before it exits (a client
   # that sends Close right after its last line may get no echo: websockets
   # answers a Close before its handler's pending sends).
-  check "tinyws connect -> $who server, ws://, lines in and out" 0 bash -c '
-    out="$(mktemp)"
-    "$1" connect --log-level warn "$3" -- bash -c "printf \"%s\n\" \"\$0\"; head -n 3 > \"\$1\"" "$2" "$out" \
-      || { echo "tinyws connect exited with status $?"; exit 1; }
-    got="$(cat "$out")"; rm -f "$out"
-    [ "$got" = "$2" ] || { printf "sent:\n%s\ngot:\n%s\n" "$2" "$got"; exit 1; }' _ "$TOOL" "$LINES" "$WS"
+  for url in "$WS" "$WSS"; do
+    check "tinyws connect -> $who server, ${url%%:*}://, lines in and out" 0 bash -c '
+      out="$(mktemp)"; ca=()
+      case "$3" in wss://*) ca=(--ca "$4") ;; esac
+      "$1" connect --log-level warn "${ca[@]}" "$3" -- bash -c "printf \"%s\n\" \"\$0\"; head -n 3 > \"\$1\"" "$2" "$out" \
+        || { echo "tinyws connect exited with status $?"; exit 1; }
+      got="$(cat "$out")"; rm -f "$out"
+      [ "$got" = "$2" ] || { printf "sent:\n%s\ngot:\n%s\n" "$2" "$got"; exit 1; }' _ "$TOOL" "$LINES" "$url" "$CERTS/ca.pem"
+  done
 done
 
 if [ "${#FAILED[@]}" -gt 0 ]; then
