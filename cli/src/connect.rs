@@ -107,6 +107,9 @@ fn client(o: &ConnectOptions, tls: Option<TlsConfig>) -> Client {
     if let Some(n) = o.max_message {
         config = config.max_message_size(n).max_frame_size(n);
     }
+    if !o.no_deflate {
+        config = config.deflate(Some(tinyws::Deflate::default()));
+    }
     let mut client = Client::new(o.url.clone()).config(config);
     for (name, value) in &o.headers {
         client = client.header(name.clone(), value.clone());

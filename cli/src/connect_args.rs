@@ -37,6 +37,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) ca: Option<PathBuf>,
     /// `--insecure`: verify nothing (tests only).
     pub(crate) insecure: bool,
+    /// `--no-deflate`: do not offer permessage-deflate.
+    pub(crate) no_deflate: bool,
     pub(crate) command: Vec<OsString>,
 }
 
@@ -87,6 +89,10 @@ OPTIONS:
                          or name at all. For tests only: anyone on the path
                          can read and change the traffic. Logged as a
                          warning on every connection.
+    --no-deflate         Do not offer permessage-deflate. By default it is
+                         offered without context takeover, so the server's
+                         messages (and ours of 128 bytes or more) may be
+                         compressed at no memory cost between messages.
     --log-level LEVEL    off, error, warn, info, debug or trace. [default: info]
     -h, --help           Show this help.
 
@@ -145,6 +151,7 @@ where
             Long("log-level") => o.log_level = Some(text(parser.value())?),
             Long("ca") => o.ca = Some(PathBuf::from(parser.value().map_err(err)?)),
             Long("insecure") => o.insecure = true,
+            Long("no-deflate") => o.no_deflate = true,
             Value(v) if url.is_none() => {
                 url = Some(
                     v.into_string()

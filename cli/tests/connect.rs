@@ -116,6 +116,30 @@ fn stdin_lines_are_echoed_and_the_end_of_stdin_closes_cleanly() {
     assert_eq!(c.wait().code(), Some(0));
 }
 
+/// The tool offers permessage-deflate by default (the server logs the
+/// agreement at debug) and `--no-deflate` takes the offer away; a line long
+/// enough to be compressed comes back whole either way.
+#[test]
+fn deflate_is_offered_unless_no_deflate() {
+    let long = "reading ".repeat(64);
+    for (args, agreed) in [(&[][..], true), (&["--no-deflate"][..], false)] {
+        let server = echo();
+        let url = format!("ws://{}/", server.addr);
+        let mut all = args.to_vec();
+        all.push(&url);
+        let mut c = Connect::start(&all);
+        c.send_line(&long);
+        drop(c.stdin.take());
+        assert_eq!(c.line(), long);
+        assert_eq!(c.wait().code(), Some(0));
+        let said = server
+            .log()
+            .iter()
+            .any(|l| l.contains("agreed to permessage-deflate"));
+        assert_eq!(said, agreed, "{:?}: {:?}", args, server.log());
+    }
+}
+
 #[test]
 fn exit_codes_tell_failures_apart() {
     let server = echo();
