@@ -45,7 +45,8 @@ const READ_MAX: usize = 32 * 1024;
 /// the reader in between.
 const CHUNK: usize = 32 * 1024;
 
-/// A write buffer larger than this is given back after the write.
+/// A write buffer larger than this is given back after the write; a
+/// smaller one at the next idle tick (a read timeout).
 const KEEP_OUT: usize = 4 * 1024;
 
 /// The answer to plain HTTP on a TLS port.
@@ -144,6 +145,9 @@ impl TlsStream {
             }
         }
         inbox.release_if_empty();
+        // The server's first flight grew the write buffer to a few KiB; an
+        // idle connection keeps none (DESIGN.md, "TLS").
+        *out = Vec::new();
         Ok(())
     }
 
@@ -292,6 +296,13 @@ impl TlsStream {
         out.clear();
     }
 
+    /// Bytes held by the read and the write buffer now.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+        (inbox.buf.capacity(), self.outbox().capacity())
+    }
+
     /// Asks the peer to update its keys and updates ours (TLS 1.3
     /// KeyUpdate), sent at once.
     #[cfg(test)]
@@ -364,8 +375,12 @@ impl TlsStream {
                 Err(e) => {
                     if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut
                     {
-                        // An idle tick: give the heap buffer back.
+                        // An idle tick: give the read buffer back, and the
+                        // write buffer too unless a writer is using it.
                         inbox.release_if_empty();
+                        if let Ok(mut out) = self.outbox.try_lock() {
+                            *out = Vec::new();
+                        }
                     }
                     return Err(e);
                 }

@@ -208,6 +208,54 @@ fn reads_of_one_byte_leave_the_rest_in_the_session() {
 }
 
 #[test]
+fn buffers_grown_for_large_messages_are_given_back_by_the_next_idle_tick() {
+    let (server, client) = pair();
+    // The handshake's flights and reads leave nothing held.
+    assert_eq!(server.held(), (0, 0), "server after the handshake");
+    assert_eq!(client.held(), (0, 0), "client after the handshake");
+
+    // 1 MiB in: the server's read buffer grows while reads come full.
+    let message: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
+    let sent = message.clone();
+    let w = thread::spawn(move || {
+        client.write_shared(&[IoSlice::new(&sent)], SEALED).unwrap();
+        client
+    });
+    let mut got = Vec::with_capacity(message.len());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut most = 0;
+    while got.len() < message.len() {
+        let n = server.read_shared(&mut buf, SEALED).unwrap();
+        assert!(n > 0, "end of stream after {} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+        most = most.max(server.held().0);
+    }
+    assert!(got == message, "the message arrived changed");
+    assert!(most > 4096, "the read buffer never grew ({} bytes)", most);
+    let client = w.join().unwrap();
+
+    // Small messages out (the write buffer is kept between writes), then
+    // silence: the read that times out is the idle tick.
+    for size in [100, 3000] {
+        server
+            .write_shared(&[IoSlice::new(&message[..size])], SEALED)
+            .unwrap();
+        let mut back = vec![0u8; size];
+        let mut have = 0;
+        while have < size {
+            have += client.read_shared(&mut back[have..], SEALED).unwrap();
+        }
+        assert!(back[..] == message[..size]);
+    }
+    Stream::set_read_timeout(&*server, Some(Duration::from_millis(20))).unwrap();
+    match server.read_shared(&mut buf, SEALED) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {}
+        other => panic!("a silent peer gave {:?}", other),
+    }
+    assert_eq!(server.held(), (0, 0), "server after an idle tick");
+}
+
+#[test]
 fn close_notify_is_end_of_stream_and_a_cut_wakes_a_blocked_reader() {
     let (server, client) = pair();
     // close_notify, then TCP half-close: the server reads end of stream.
