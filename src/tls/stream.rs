@@ -105,19 +105,35 @@ impl TlsStream {
     }
 
     /// Drives the handshake to completion, checking `deadline` before each
-    /// read and write, and sends what the session queued after it (a
-    /// server's session tickets). Runs before any other thread writes.
+    /// read and write. Runs before any other thread writes.
+    ///
+    /// A TLS 1.3 server's session tickets, queued as the handshake ends,
+    /// are left in the session: they go out in front of the first record
+    /// written (the 101), one socket write fewer per connection (DESIGN.md,
+    /// "TLS"). Anything else queued at the end (a client's Finished, a TLS
+    /// 1.2 server's last flight) is sent here.
     pub(crate) fn handshake(&self, deadline: Instant) -> Result<()> {
         let server = matches!(*self.session(), Connection::Server(_));
         let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = self.outbox();
         let mut first = true;
         loop {
-            self.tcp.set_write_timeout(Some(left(deadline)?))?;
-            if let Err(e) = self.send_queued(&mut out) {
-                return Err(Error::from_io(e, Timeout::Handshake));
+            let (queued, handshaking, tls13) = {
+                let session = self.session();
+                (
+                    session.wants_write(),
+                    session.is_handshaking(),
+                    session.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3),
+                )
+            };
+            let tickets_only = server && tls13 && !handshaking;
+            if queued && !tickets_only {
+                self.tcp.set_write_timeout(Some(left(deadline)?))?;
+                if let Err(e) = self.send_queued(&mut out) {
+                    return Err(Error::from_io(e, Timeout::Handshake));
+                }
             }
-            if !self.session().is_handshaking() {
+            if !handshaking {
                 break;
             }
             self.tcp.set_read_timeout(Some(left(deadline)?))?;
@@ -334,12 +350,17 @@ impl TlsStream {
             let mut fresh = &stack[..fresh_len];
             let (fed, read, queued) = {
                 let mut session = self.session();
+                let before = session.wants_write();
                 let fed = match feed(&mut session, &mut inbox) {
                     Ok(Fed::All) => feed_slice(&mut session, &mut fresh),
                     other => other,
                 };
                 let read = session.reader().read(buf);
-                (fed, read, session.wants_write())
+                // Only what this read queued (an alert, a key update's
+                // answer): what was queued before (a server's session
+                // tickets) waits for the next write.
+                let queued = session.wants_write() && (!before || fed.is_err());
+                (fed, read, queued)
             };
             // What the session could not take yet waits on the heap.
             inbox.keep(fresh);
