@@ -10,11 +10,17 @@ connection, split by mapping: the 64 KiB thread stacks, [heap], other
 anonymous memory and files (from /proc/PID/smaps). Complements
 stack_watermark.py, which tells how deep the stacks went.
 
-usage: scripts/idle_rss_split.py BINARY [N (2000)] [--default-arenas]
+With --tls, the connections are wss:// with the test certificates of
+tests/certs (the binary is started as `BINARY 127.0.0.1:0 CERT KEY`, as
+bench/'s tls_tinyws_echo takes them) and each echoes 32 bytes once.
+
+usage: scripts/idle_rss_split.py BINARY [N (2000)] [--default-arenas] [--tls]
 Linux only.
 """
+import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -41,15 +47,21 @@ def rss_by_kind(pid):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--default-arenas"]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     if not args:
         sys.exit(__doc__)
     binary = args[0]
     n = int(args[1]) if len(args) > 1 else 2000
     env = {"RUST_LOG": "warn"}
-    if len(args) == len(sys.argv) - 1:
+    if "--default-arenas" not in sys.argv:
         env["MALLOC_ARENA_MAX"] = "1"
-    server = subprocess.Popen([binary, "127.0.0.1:0"], stdout=subprocess.PIPE, env=env)
+    certs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "certs")
+    tls = None
+    cmd = [binary, "127.0.0.1:0"]
+    if "--tls" in sys.argv:
+        tls = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+        cmd += [os.path.join(certs, "a.pem"), os.path.join(certs, "a.key")]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env)
     try:
         banner = server.stdout.readline().decode()
         host, port = re.search(r"(\d+\.\d+\.\d+\.\d+):(\d+)", banner).groups()
@@ -58,6 +70,8 @@ def main():
         conns = []
         for _ in range(n):
             s = socket.create_connection((host, int(port)), timeout=10)
+            if tls:
+                s = tls.wrap_socket(s, server_hostname="localhost")
             s.sendall(b"GET / HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host.encode(), port.encode(), KEY))
             head = b""
@@ -68,6 +82,12 @@ def main():
                 head += chunk
             if not head.startswith(b"HTTP/1.1 101"):
                 sys.exit("handshake refused: %r" % head[:60])
+            if tls:
+                mask = bytes([1, 2, 3, 4])
+                s.sendall(bytes([0x82, 0x80 | 32]) + mask + bytes(mask[i % 4] for i in range(32)))
+                got = b""
+                while len(got) < 34:
+                    got += s.recv(64)
             conns.append(s)
         time.sleep(1.5)
         after = rss_by_kind(server.pid)

@@ -10,12 +10,17 @@ count that follows from it is what each idle connection keeps resident.
 With --frames, also lists the return addresses found in one stack, resolved
 with addr2line, to show which frames take the room.
 
-usage: scripts/stack_watermark.py BINARY [N (20)] [--ping] [--frames]
+With --tls, the connections are wss:// with the test certificates of
+tests/certs (the binary is started as `BINARY 127.0.0.1:0 CERT KEY`, as
+bench/'s tls_tinyws_echo takes them).
+
+usage: scripts/stack_watermark.py BINARY [N (20)] [--ping] [--frames] [--tls]
 Needs root (or ptrace rights over the child) and Linux.
 """
 import os
 import re
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -65,13 +70,21 @@ def main():
         sys.exit(__doc__)
     binary, n = args[0], int(args[1]) if len(args) > 1 else 20
     env = dict(os.environ, RUST_LOG="warn", MALLOC_ARENA_MAX="1")
-    server = subprocess.Popen([binary, "127.0.0.1:0"], stdout=subprocess.PIPE, env=env)
+    certs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "certs")
+    tls = None
+    cmd = [binary, "127.0.0.1:0"]
+    if "--tls" in sys.argv:
+        tls = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+        cmd += [os.path.join(certs, "a.pem"), os.path.join(certs, "a.key")]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env)
     try:
         banner = server.stdout.readline().decode()
         host, port = re.search(r"(\d+\.\d+\.\d+\.\d+):(\d+)", banner).groups()
         conns = []
         for _ in range(n):
             s = socket.create_connection((host, int(port)), timeout=10)
+            if tls:
+                s = tls.wrap_socket(s, server_hostname="localhost")
             s.sendall(b"GET / HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host.encode(), port.encode(), KEY))
             head = b""
