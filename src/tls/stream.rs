@@ -312,6 +312,12 @@ impl TlsStream {
         out.clear();
     }
 
+    /// Whether the session holds sealed records not yet sent.
+    #[cfg(test)]
+    pub(crate) fn holds_output(&self) -> bool {
+        self.session().wants_write()
+    }
+
     /// Bytes held by the read and the write buffer now.
     #[cfg(test)]
     pub(crate) fn held(&self) -> (usize, usize) {

@@ -256,6 +256,31 @@ fn buffers_grown_for_large_messages_are_given_back_by_the_next_idle_tick() {
 }
 
 #[test]
+fn a_tls13_servers_tickets_go_out_with_its_first_write() {
+    let (server, client) = pair();
+    client
+        .write_shared(&[IoSlice::new(b"GET")], SEALED)
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(server.read_shared(&mut buf, SEALED).unwrap(), 3);
+    // Neither the handshake nor a read sent the tickets on their own.
+    assert!(
+        server.holds_output(),
+        "the tickets went out in a write of their own"
+    );
+    server
+        .write_shared(&[IoSlice::new(b"101")], SEALED)
+        .unwrap();
+    assert!(
+        !server.holds_output(),
+        "the first write left the tickets behind"
+    );
+    // The client takes them in front of the first record and reads on.
+    assert_eq!(client.read_shared(&mut buf, SEALED).unwrap(), 3);
+    assert_eq!(&buf[..3], b"101");
+}
+
+#[test]
 fn close_notify_is_end_of_stream_and_a_cut_wakes_a_blocked_reader() {
     let (server, client) = pair();
     // close_notify, then TCP half-close: the server reads end of stream.
