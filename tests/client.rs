@@ -486,3 +486,37 @@ fn handles_cross_threads() {
     send_sync::<tinyws::Refusal>();
     send_sync::<tinyws::Response>();
 }
+
+/// A peer that is not an HTTP server (an SSH banner, then it waits for the
+/// other side) is refused at once as a malformed answer, not after the
+/// whole handshake timeout.
+#[test]
+fn a_banner_that_is_not_http_is_malformed_not_a_timeout() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        s.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n").unwrap();
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    let config = Config::default().handshake_timeout(TIMEOUT);
+    let err = Client::new(format!("ws://{}/", addr))
+        .config(config)
+        .connect()
+        .err()
+        .expect("not a WebSocket server");
+    assert!(
+        matches!(err, Error::Protocol(_)),
+        "want a malformed answer, got: {} ({:?})",
+        err,
+        err
+    );
+    peer.join().unwrap();
+}

@@ -19,9 +19,9 @@ pub(crate) struct Head<T> {
 
 /// Reads until a complete HTTP head has arrived, all under one deadline
 /// however the peer trickles it, for either role: `parse` turns the bytes so
-/// far into a head and its length, or `None` for "more bytes". Only parses
-/// when a blank line has arrived, so a slow peer costs linear, not
-/// quadratic, work. `role` is the reader's: a server refuses a TLS
+/// far into a head and its length, or `None` for "more bytes". A server
+/// parses only when a blank line has arrived, so a client trickling its
+/// request costs linear, not quadratic, work. `role` is the reader's: a server refuses a TLS
 /// ClientHello and answers a head over [`MAX_HEAD`] with 431; a client
 /// calls such a response malformed.
 pub(crate) fn read_head<S: Stream + ?Sized, T>(
@@ -58,7 +58,10 @@ pub(crate) fn read_head<S: Stream + ?Sized, T>(
         let window = &buf[scan_from..filled];
         let blank_line =
             window.windows(2).any(|w| w == b"\n\n") || window.windows(3).any(|w| w == b"\n\r\n");
-        if blank_line {
+        // A client parses every read: an answer head is small, and a peer
+        // that is not an HTTP server (a banner, then silence) is refused at
+        // once instead of at the deadline.
+        if blank_line || role == Role::Client {
             if let Some((head, len)) = parse(&buf[..filled])? {
                 buf.copy_within(len..filled, 0);
                 buf.truncate(filled - len);
