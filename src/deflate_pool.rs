@@ -1,10 +1,11 @@
 //! The shell's half of permessage-deflate: the process-wide pool of
 //! (de)compressors, and the few threads that compress.
 //!
-//! Compressing runs `miniz_oxide` code about 10 KiB deep, and the stack
+//! Compressing runs `miniz_oxide` code several pages deep, and the stack
 //! pages a thread touches stay resident: on a connection's thread that
-//! would cost every connection that ever sent a compressed message 8.5 KiB
-//! of memory for good. So every message is compressed on one of at most
+//! would cost every connection that ever sent a compressed message that
+//! memory for good (figures: DESIGN.md, "permessage-deflate"). So every
+//! message is compressed on one of at most
 //! [`COMPRESSORS`] worker threads, each owning one compressor; the caller
 //! copies the message over, waits, and gets the frame's payload back
 //! (DESIGN.md, "permessage-deflate"). Inflating stays on the caller's
@@ -30,9 +31,10 @@ pub(crate) const COMPRESSORS: usize = 4;
 /// message being inflated), and those beyond this are freed when returned.
 pub(crate) const POOL_DECOMPRESSORS: usize = 8;
 
-/// A worker's stack: compressing touches about 10 KiB of it in a release
-/// build, more in a debug one. Building a compressor, which `miniz_oxide`
-/// may do by value, happens on a thread of its own ([`build`]).
+/// A worker's stack, with room to spare over what compressing touches
+/// (DESIGN.md, "permessage-deflate"), in debug builds too. Building a
+/// compressor, which `miniz_oxide` may do by value, happens on a thread of
+/// its own ([`build`]).
 const WORKER_STACK: usize = 256 * 1024;
 
 /// The pool holds only clean states and the queue only whole jobs, so a
@@ -130,11 +132,12 @@ static QUEUE: Mutex<Queue> = Mutex::new(Queue {
 static WORK: Condvar = Condvar::new();
 
 /// Compresses `msg` alone (no context takeover: it inflates by itself, so
-/// one frame may go to many connections) at `level` and appends it to
-/// `out`. `false`, with `out` unchanged, if no compressor could be had:
-/// the message must go out uncompressed.
+/// one frame may go to many connections) at `level` into `out`, which must
+/// be empty. `false`, with `out` empty, if no compressor could be had: the
+/// message must go out uncompressed.
 #[must_use]
 pub(crate) fn compress(msg: &[u8], level: u8, out: &mut Vec<u8>) -> bool {
+    debug_assert!(out.is_empty());
     match run(msg, level, None, std::mem::take(out)) {
         (Ok(done), _) => {
             *out = done;
@@ -148,8 +151,8 @@ pub(crate) fn compress(msg: &[u8], level: u8, out: &mut Vec<u8>) -> bool {
 }
 
 /// Compresses `msg` with a connection's own compressor `kept` (context
-/// takeover; built on first use) and appends it to `out`. `false` if no
-/// compressor could be had: the message must go out uncompressed, which
+/// takeover; built on first use) into `out`, which must be empty. `false`
+/// if no compressor could be had: the message must go out uncompressed, which
 /// leaves the context as it was. Messages must be written in the order
 /// they were compressed, so the caller holds `kept`'s lock up to the write.
 #[must_use]
@@ -159,6 +162,7 @@ pub(crate) fn compress_kept(
     level: u8,
     out: &mut Vec<u8>,
 ) -> bool {
+    debug_assert!(out.is_empty());
     let (result, back) = run(msg, level, Some(kept.take()), std::mem::take(out));
     // A compressor lost with a panicking worker is built again: a fresh
     // context is valid for a peer that keeps its own.
@@ -227,8 +231,11 @@ fn submit(job: Job) -> Result<(), Job> {
         match started {
             Ok(_) => q.workers += 1,
             Err(e) if q.workers == 0 => {
+                let job = q.jobs.pop().expect("just pushed");
+                // Logged outside the lock: a logger may send messages.
+                drop(q);
                 log::warn!("permessage-deflate: no worker thread: {}", e);
-                return Err(q.jobs.pop().expect("just pushed"));
+                return Err(job);
             }
             // The running workers will get to it.
             Err(_) => {}
@@ -260,6 +267,7 @@ fn work() {
         // are never left without one.
         let ran = panic::catch_unwind(AssertUnwindSafe(|| do_job(&mut own, job)));
         if ran.is_err() {
+            log::error!("permessage-deflate: compressing panicked; sent uncompressed");
             own = None;
         }
     }

@@ -510,8 +510,7 @@ fn a_banner_that_is_not_http_is_malformed_not_a_timeout() {
     let err = Client::new(format!("ws://{}/", addr))
         .config(config)
         .connect()
-        .err()
-        .expect("not a WebSocket server");
+        .expect_err("not a WebSocket server");
     assert!(
         matches!(err, Error::Protocol(_)),
         "want a malformed answer, got: {} ({:?})",
