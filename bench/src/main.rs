@@ -18,6 +18,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{client_frame, cpu_secs, median};
+
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
@@ -53,7 +56,9 @@ impl Running {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("start {}: {e}", spec.bin));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", spec.bin));
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -62,12 +67,21 @@ impl Running {
             .split_whitespace()
             .find_map(|w| w.trim_start_matches("ws://").parse::<SocketAddr>().ok())
             .unwrap_or_else(|| panic!("no address in banner {line:?}"));
-        Running { child, addr, attached: None }
+        Running {
+            child,
+            addr,
+            attached: None,
+        }
     }
 
     /// A server started by someone else (profiling); never killed.
     fn attach(addr: SocketAddr, pid: u32) -> Running {
-        Running { child: Command::new("sleep").arg("0").spawn().expect("placeholder"), addr, attached: None }.with_pid(pid)
+        Running {
+            child: Command::new("sleep").arg("0").spawn().expect("placeholder"),
+            addr,
+            attached: None,
+        }
+        .with_pid(pid)
     }
 
     fn with_pid(mut self, pid: u32) -> Running {
@@ -83,23 +97,6 @@ impl Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn clk_tck() -> f64 {
-    std::env::var("CLK_TCK")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// utime + stime of a process (all its threads, dead ones included), in s.
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-    ticks / clk_tck()
 }
 
 /// (VmRSS KiB, VmSize KiB, Threads) of a process.
@@ -143,28 +140,11 @@ fn ws_handshake(s: &mut TcpStream, addr: SocketAddr) -> std::io::Result<()> {
     }
     let text = String::from_utf8_lossy(&head);
     if !text.starts_with("HTTP/1.1 101") || !text.contains(ACCEPT) {
-        return Err(std::io::Error::other(format!("bad handshake answer: {text:?}")));
+        return Err(std::io::Error::other(format!(
+            "bad handshake answer: {text:?}"
+        )));
     }
     Ok(())
-}
-
-/// A masked client frame.
-fn client_frame(opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + 14);
-    f.push(0x80 | opcode);
-    let n = payload.len();
-    if n < 126 {
-        f.push(0x80 | n as u8);
-    } else if n <= 0xffff {
-        f.push(0x80 | 126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(0x80 | 127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
 }
 
 /// Reads one server frame into `buf`; returns its opcode.
@@ -206,9 +186,14 @@ fn variants(kind: Kind, conn: usize, size: usize, count: usize) -> Variants {
         let payload: Vec<u8> = (0..size)
             .map(|i| (i.wrapping_mul(31) ^ (v * 97 + conn * 13) ^ (i >> 8)) as u8)
             .collect();
-        let mask = [(v as u8) | 1, (conn as u8) ^ 0x5a, 0xc3, (v * 7) as u8 ^ 0x11];
+        let mask = [
+            (v as u8) | 1,
+            (conn as u8) ^ 0x5a,
+            0xc3,
+            (v * 7) as u8 ^ 0x11,
+        ];
         wire.push(match kind {
-            Kind::Ws => client_frame(2, &payload, mask),
+            Kind::Ws => client_frame(2, false, &payload, mask),
             Kind::Raw => payload.clone(),
         });
         expect.push(payload);
@@ -217,7 +202,12 @@ fn variants(kind: Kind, conn: usize, size: usize, count: usize) -> Variants {
 }
 
 /// Reads one echo and checks every byte against `want`.
-fn read_echo<R: Read>(kind: Kind, r: &mut R, buf: &mut Vec<u8>, want: &[u8]) -> std::io::Result<()> {
+fn read_echo<R: Read>(
+    kind: Kind,
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    want: &[u8],
+) -> std::io::Result<()> {
     match kind {
         Kind::Ws => loop {
             match read_frame(r, buf)? {
@@ -373,7 +363,12 @@ fn echo_windowed(
         sent += 1;
     }
     while got < sent {
-        read_echo(kind, &mut r, &mut buf, &v.expect[got as usize % v.expect.len()])?;
+        read_echo(
+            kind,
+            &mut r,
+            &mut buf,
+            &v.expect[got as usize % v.expect.len()],
+        )?;
         got += 1;
         if sent < max && Instant::now() < deadline {
             s.write_all(&v.wire[sent as usize % v.wire.len()])?;
@@ -466,7 +461,7 @@ fn run_handshakes(server: &Running, kind: Kind, threads: usize, secs: f64) -> Ru
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             thread::spawn(move || -> u64 {
-                let close = client_frame(8, &1000u16.to_be_bytes(), [1, 2, 3, 4]);
+                let close = client_frame(8, false, &1000u16.to_be_bytes(), [1, 2, 3, 4]);
                 let mut n = 0u64;
                 let mut buf = Vec::new();
                 while Instant::now() < deadline && n < 1_000_000 {
@@ -500,7 +495,10 @@ fn run_handshakes(server: &Running, kind: Kind, threads: usize, secs: f64) -> Ru
             })
         })
         .collect();
-    let msgs: u64 = handles.into_iter().map(|h| h.join().expect("handshake thread")).sum();
+    let msgs: u64 = handles
+        .into_iter()
+        .map(|h| h.join().expect("handshake thread"))
+        .sum();
     // Let the last server threads finish their bookkeeping before reading CPU.
     thread::sleep(Duration::from_millis(50));
     RunResult {
@@ -568,7 +566,7 @@ fn run_idle(spec: &ServerSpec, env: &[(&str, &str)], n: usize) -> IdleResult {
     for (i, s) in conns.iter_mut().enumerate() {
         let payload = (i as u32).to_be_bytes();
         let _ = match spec.kind {
-            Kind::Ws => s.write_all(&client_frame(9, &payload, [9, 8, 7, 6])),
+            Kind::Ws => s.write_all(&client_frame(9, false, &payload, [9, 8, 7, 6])),
             Kind::Raw => s.write_all(&payload),
         };
     }
@@ -612,19 +610,6 @@ fn run_idle(spec: &ServerSpec, env: &[(&str, &str)], n: usize) -> IdleResult {
 }
 
 // ---- reporting -------------------------------------------------------------
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
@@ -700,15 +685,29 @@ fn main() {
         // Drive one running server, for profiling: --drive ADDR --pid PID
         // [--kind raw] --conns N --size B --inflight K --secs S, or
         // --handshakes THREADS --secs S
-        let server = Running::attach(addr.parse().expect("address"), opts["pid"].parse().expect("pid"));
-        let kind = if opts.get("kind").map(String::as_str) == Some("raw") { Kind::Raw } else { Kind::Ws };
+        let server = Running::attach(
+            addr.parse().expect("address"),
+            opts["pid"].parse().expect("pid"),
+        );
+        let kind = if opts.get("kind").map(String::as_str) == Some("raw") {
+            Kind::Raw
+        } else {
+            Kind::Ws
+        };
         let n = |k: &str, d: usize| opts.get(k).map_or(d, |s| s.parse().unwrap());
         let secs: f64 = opts.get("secs").map_or(2.0, |s| s.parse().unwrap());
         let r = if opts.contains_key("handshakes") {
             // --handshakes THREADS: handshake + close loops instead of echoes.
             run_handshakes(&server, kind, n("handshakes", 2), secs)
         } else {
-            run_echo(&server, kind, n("conns", 64), n("size", 32), n("inflight", 1), secs)
+            run_echo(
+                &server,
+                kind,
+                n("conns", 64),
+                n("size", 32),
+                n("inflight", 1),
+                secs,
+            )
         };
         let mut lat = r.lat_us.clone();
         println!(
@@ -724,7 +723,11 @@ fn main() {
         std::mem::forget(server);
         return;
     }
-    let get = |k: &str| opts.get(k).cloned().unwrap_or_else(|| panic!("--{k} is required"));
+    let get = |k: &str| {
+        opts.get(k)
+            .cloned()
+            .unwrap_or_else(|| panic!("--{k} is required"))
+    };
     let rounds: usize = opts.get("rounds").map_or(6, |s| s.parse().unwrap());
     let secs: f64 = opts.get("secs").map_or(2.0, |s| s.parse().unwrap());
     let idle_counts: Vec<usize> = opts
@@ -735,15 +738,34 @@ fn main() {
         .map(|s| s.parse().unwrap())
         .collect();
     let servers = [
-        ServerSpec { name: "tinyws", bin: get("tinyws"), kind: Kind::Ws },
-        ServerSpec { name: "tungstenite", bin: get("tung"), kind: Kind::Ws },
-        ServerSpec { name: "raw TCP", bin: get("tcp"), kind: Kind::Raw },
+        ServerSpec {
+            name: "tinyws",
+            bin: get("tinyws"),
+            kind: Kind::Ws,
+        },
+        ServerSpec {
+            name: "tungstenite",
+            bin: get("tung"),
+            kind: Kind::Ws,
+        },
+        ServerSpec {
+            name: "raw TCP",
+            bin: get("tcp"),
+            kind: Kind::Raw,
+        },
     ];
-    let many = ServerSpec { name: "tinyws", bin: get("many"), kind: Kind::Ws };
+    let many = ServerSpec {
+        name: "tinyws",
+        bin: get("many"),
+        kind: Kind::Ws,
+    };
     let only_idle = flags.iter().any(|f| f == "--only-idle");
     let skip_idle = flags.iter().any(|f| f == "--skip-idle");
     let env_arena: Vec<(&str, &str)> = match opts.get("arena-max") {
-        Some(v) => vec![("MALLOC_ARENA_MAX", Box::leak(v.clone().into_boxed_str()) as &str)],
+        Some(v) => vec![(
+            "MALLOC_ARENA_MAX",
+            Box::leak(v.clone().into_boxed_str()) as &str,
+        )],
         None => Vec::new(),
     };
 
@@ -755,7 +777,11 @@ fn main() {
         idle(&servers, &many, &idle_counts, &mut rows);
     }
     if let (Some(a), Some(b)) = (opts.get("size-tinyws"), opts.get("size-tung")) {
-        let size = |p: &str| std::fs::metadata(p).map(|m| m.len() as f64 / 1024.0).unwrap_or(f64::NAN);
+        let size = |p: &str| {
+            std::fs::metadata(p)
+                .map(|m| m.len() as f64 / 1024.0)
+                .unwrap_or(f64::NAN)
+        };
         let (a, b) = (size(a), size(b));
         // The raw TCP echo shows what std alone costs a threaded server.
         let c = opts.get("size-tcp").map_or(f64::NAN, |p| size(p));
@@ -787,7 +813,13 @@ const SCENARIOS: &[(&str, usize, usize, usize)] = &[
     ("4 conns x 1 MiB x 2", 4, 1 << 20, 2),
 ];
 
-fn throughput(servers: &[ServerSpec; 3], env: &[(&str, &str)], rounds: usize, secs: f64, rows: &mut Vec<Row>) {
+fn throughput(
+    servers: &[ServerSpec; 3],
+    env: &[(&str, &str)],
+    rounds: usize,
+    secs: f64,
+    rows: &mut Vec<Row>,
+) {
     let running: Vec<Running> = servers.iter().map(|s| Running::start(s, env)).collect();
     // results[scenario][server] = runs
     let mut results: Vec<Vec<Vec<RunResult>>> = (0..=SCENARIOS.len())
@@ -858,23 +890,47 @@ fn throughput(servers: &[ServerSpec; 3], env: &[(&str, &str)], rounds: usize, se
 
     // 1 connection: rate and latency percentiles over all rounds' samples.
     let v = med(0, &rate);
-    rows.push(Row { name: "1 conn x 32 B echo".into(), vals: v, unit: "msg/s", target: Some(no_worse(v)) });
+    rows.push(Row {
+        name: "1 conn x 32 B echo".into(),
+        vals: v,
+        unit: "msg/s",
+        target: Some(no_worse(v)),
+    });
     let mut p = [[0.0; 3]; 2];
     for i in 0..3 {
-        let p50: Vec<f64> = results[0][i].iter().map(|r| percentile(&mut r.lat_us.clone(), 0.5)).collect();
-        let p99: Vec<f64> = results[0][i].iter().map(|r| percentile(&mut r.lat_us.clone(), 0.99)).collect();
+        let p50: Vec<f64> = results[0][i]
+            .iter()
+            .map(|r| percentile(&mut r.lat_us.clone(), 0.5))
+            .collect();
+        let p99: Vec<f64> = results[0][i]
+            .iter()
+            .map(|r| percentile(&mut r.lat_us.clone(), 0.99))
+            .collect();
         p[0][i] = median(p50);
         p[1][i] = median(p99);
     }
     let le = |v: [f64; 3]| ("<= 1.0 x tung".to_string(), v[0] <= v[1]);
-    rows.push(Row { name: "1 conn x 32 B round trip p50".into(), vals: p[0], unit: "us", target: Some(le(p[0])) });
-    rows.push(Row { name: "1 conn x 32 B round trip p99".into(), vals: p[1], unit: "us", target: Some(le(p[1])) });
+    rows.push(Row {
+        name: "1 conn x 32 B round trip p50".into(),
+        vals: p[0],
+        unit: "us",
+        target: Some(le(p[0])),
+    });
+    rows.push(Row {
+        name: "1 conn x 32 B round trip p99".into(),
+        vals: p[1],
+        unit: "us",
+        target: Some(le(p[1])),
+    });
     let v = med(1, &rate);
     rows.push(Row {
         name: "64 conns x 32 B x 1 in flight".into(),
         vals: v,
         unit: "msg/s",
-        target: Some((">= 1.1 x tung, >= 0.95 x tcp".into(), ge(v, 1.1) && v[0] >= 0.95 * v[2])),
+        target: Some((
+            ">= 1.1 x tung, >= 0.95 x tcp".into(),
+            ge(v, 1.1) && v[0] >= 0.95 * v[2],
+        )),
     });
     let c = med(1, &scpu);
     rows.push(Row {
@@ -884,18 +940,48 @@ fn throughput(servers: &[ServerSpec; 3], env: &[(&str, &str)], rounds: usize, se
         target: Some(("<= 1.05 x tcp".into(), c[0] <= 1.05 * c[2])),
     });
     let v = med(2, &rate);
-    rows.push(Row { name: "16 conns x 16 KiB x 4 in flight".into(), vals: v, unit: "msg/s", target: Some((">= 1.2 x tung".into(), ge(v, 1.2))) });
+    rows.push(Row {
+        name: "16 conns x 16 KiB x 4 in flight".into(),
+        vals: v,
+        unit: "msg/s",
+        target: Some((">= 1.2 x tung".into(), ge(v, 1.2))),
+    });
     let v = med(2, &mbps);
-    rows.push(Row { name: "16 conns x 16 KiB x 4 in flight".into(), vals: v, unit: "MB/s", target: Some((">= 1.2 x tung".into(), ge(v, 1.2))) });
+    rows.push(Row {
+        name: "16 conns x 16 KiB x 4 in flight".into(),
+        vals: v,
+        unit: "MB/s",
+        target: Some((">= 1.2 x tung".into(), ge(v, 1.2))),
+    });
     let c = med(2, &scpu);
-    rows.push(Row { name: "server CPU per msg, 16 KiB".into(), vals: c, unit: "us", target: None });
+    rows.push(Row {
+        name: "server CPU per msg, 16 KiB".into(),
+        vals: c,
+        unit: "us",
+        target: None,
+    });
     let v = med(3, &mbps);
-    rows.push(Row { name: "4 conns x 1 MiB x 2 in flight".into(), vals: v, unit: "MB/s", target: Some(no_worse(v)) });
+    rows.push(Row {
+        name: "4 conns x 1 MiB x 2 in flight".into(),
+        vals: v,
+        unit: "MB/s",
+        target: Some(no_worse(v)),
+    });
     let c = med(3, &scpu);
-    rows.push(Row { name: "server CPU per msg, 1 MiB".into(), vals: c, unit: "us", target: None });
+    rows.push(Row {
+        name: "server CPU per msg, 1 MiB".into(),
+        vals: c,
+        unit: "us",
+        target: None,
+    });
     let hs = SCENARIOS.len();
     let v = med(hs, &rate);
-    rows.push(Row { name: "handshake + close, 2 client threads".into(), vals: v, unit: "conn/s", target: Some(no_worse(v)) });
+    rows.push(Row {
+        name: "handshake + close, 2 client threads".into(),
+        vals: v,
+        unit: "conn/s",
+        target: Some(no_worse(v)),
+    });
     let c = med(hs, &scpu);
     rows.push(Row {
         name: "server CPU per handshake + close".into(),
@@ -906,7 +992,12 @@ fn throughput(servers: &[ServerSpec; 3], env: &[(&str, &str)], rounds: usize, se
     // The load generator's own cost, to show it is not the bottleneck.
     for (si, name) in [(1, "64 x 32 B"), (2, "16 KiB")] {
         let c = med(si, &ccpu);
-        rows.push(Row { name: format!("load generator CPU per msg, {name}"), vals: c, unit: "us", target: None });
+        rows.push(Row {
+            name: format!("load generator CPU per msg, {name}"),
+            vals: c,
+            unit: "us",
+            target: None,
+        });
     }
 }
 
@@ -957,13 +1048,21 @@ fn idle(servers: &[ServerSpec; 3], many: &ServerSpec, counts: &[usize], rows: &m
             });
             rows.push(Row {
                 name: format!("  pongs @{n}, {label}"),
-                vals: [res[0].pongs as f64, res[1].pongs as f64, res[2].pongs as f64],
+                vals: [
+                    res[0].pongs as f64,
+                    res[1].pongs as f64,
+                    res[2].pongs as f64,
+                ],
                 unit: "answers",
                 target: None,
             });
             rows.push(Row {
                 name: format!("  server threads @{n}, {label}"),
-                vals: [res[0].threads as f64, res[1].threads as f64, res[2].threads as f64],
+                vals: [
+                    res[0].threads as f64,
+                    res[1].threads as f64,
+                    res[2].threads as f64,
+                ],
                 unit: "threads",
                 target: None,
             });

@@ -34,6 +34,10 @@ use miniz_oxide::deflate::core::CompressorOxide;
 use miniz_oxide::inflate::stream::InflateState;
 use miniz_oxide::{DataFormat, MZError, MZFlush};
 
+#[path = "../common.rs"]
+mod common;
+use common::{client_frame, cpu_secs, loadavg, median};
+
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 /// What a browser offers, minus the window-bits parameter: asks for no
@@ -113,20 +117,6 @@ impl Drop for Running {
     }
 }
 
-/// utime + stime of a process (all its threads), in seconds.
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-    let hz: f64 = std::env::var("CLK_TCK")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100.0);
-    ticks / hz
-}
-
 /// (VmRSS KiB, Threads) of a process.
 fn mem_status(pid: &str) -> (u64, u64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -138,12 +128,6 @@ fn mem_status(pid: &str) -> (u64, u64) {
             .unwrap_or(0)
     };
     (get("VmRSS:"), get("Threads:"))
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 // ---- payloads ----------------------------------------------------------------
@@ -338,25 +322,6 @@ fn handshake(s: &mut TcpStream, addr: SocketAddr, path: &str, offer: Option<&str
     } else {
         Agreed::Plain
     })
-}
-
-/// A masked client frame, RSV1 set when `compressed`.
-fn client_frame(opcode: u8, compressed: bool, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + 14);
-    f.push(0x80 | if compressed { 0x40 } else { 0 } | opcode);
-    let n = payload.len();
-    if n < 126 {
-        f.push(0x80 | n as u8);
-    } else if n <= 0xffff {
-        f.push(0x80 | 126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(0x80 | 127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
 }
 
 /// Reads one server frame into `buf`; returns (first byte, bytes on the
@@ -810,19 +775,6 @@ impl Broadcast {
 }
 
 // ---- reporting ----------------------------------------------------------------------
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
 
 fn f(v: f64) -> String {
     if v.is_nan() {

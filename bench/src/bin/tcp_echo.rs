@@ -7,7 +7,9 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9003".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9003".into());
     let listener = TcpListener::bind(&addr).expect("bind");
     println!("tcp echo on {}", listener.local_addr().unwrap());
     for stream in listener.incoming() {

@@ -13,7 +13,9 @@ fn env(name: &str) -> Option<usize> {
 }
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9005".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9005".into());
     let mut config = Config::default();
     if let Some(max) = env("TINYWS_MAX_MESSAGE") {
         config = config.max_message_size(max).max_frame_size(max);

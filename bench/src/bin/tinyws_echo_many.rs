@@ -7,7 +7,9 @@
 use tinyws::{Config, Server};
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
     let server = Server::bind(&addr, &Config::default().max_connections(20_000)).expect("bind");
     println!("echo server on ws://{}", server.local_addr().unwrap());
     server

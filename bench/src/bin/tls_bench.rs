@@ -20,6 +20,13 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
+#[path = "../common.rs"]
+mod common;
+use common::{client_frame, clk_tck, loadavg, median};
+
+/// The mask of every client frame: the servers unmask whatever it is.
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 const NAMES: [&str; 3] = ["tinyws", "tungstenite+rustls", "raw rustls"];
@@ -82,13 +89,6 @@ impl Drop for Server {
     }
 }
 
-fn clk_tck() -> f64 {
-    std::env::var("CLK_TCK")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100.0)
-}
-
 fn client_config(ca: &str, resume: bool) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).expect("CA file") {
@@ -139,26 +139,6 @@ fn open(addr: SocketAddr, config: &Arc<rustls::ClientConfig>, raw: bool) -> std:
     Ok(tls)
 }
 
-/// A masked client frame.
-fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut f = Vec::with_capacity(payload.len() + 14);
-    f.push(0x80 | opcode);
-    let n = payload.len();
-    if n < 126 {
-        f.push(0x80 | n as u8);
-    } else if n <= 0xffff {
-        f.push(0x80 | 126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(0x80 | 127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
 /// Sends `payload` and checks that it comes back (as one binary frame, or
 /// as the same bytes for raw).
 fn echo(
@@ -206,7 +186,7 @@ fn close(mut tls: Tls, raw: bool) {
         tls.conn.send_close_notify();
         let _ = tls.flush();
     } else {
-        let _ = tls.write_all(&frame(0x8, &[0x03, 0xe8]));
+        let _ = tls.write_all(&client_frame(0x8, false, &[0x03, 0xe8], MASK));
     }
     let mut sink = [0u8; 256];
     while let Ok(n) = tls.read(&mut sink) {
@@ -241,7 +221,11 @@ fn run_echo(
     // Warm up: the handshake finishes and buffers reach their size.
     let mut buf = Vec::new();
     let p = payload(size, 1);
-    let wire = if raw { p.clone() } else { frame(0x2, &p) };
+    let wire = if raw {
+        p.clone()
+    } else {
+        client_frame(0x2, false, &p, MASK)
+    };
     for tls in &mut conns {
         for _ in 0..20 {
             echo(tls, raw, &wire, &p, &mut buf).expect("warm-up echo");
@@ -287,7 +271,11 @@ fn run_handshakes(
     resume: bool,
 ) -> (f64, f64) {
     let p = payload(32, 2);
-    let wire = if raw { p.clone() } else { frame(0x2, &p) };
+    let wire = if raw {
+        p.clone()
+    } else {
+        client_frame(0x2, false, &p, MASK)
+    };
     // Warm up, and a first full handshake so a resuming client has a ticket.
     for _ in 0..5 {
         let mut tls = open(server.addr, config, raw).expect("connect");
@@ -342,7 +330,11 @@ fn run_idle(
 ) -> f64 {
     let server = Server::start(bin, cert, key);
     let p = payload(32, 3);
-    let wire = if raw { p.clone() } else { frame(0x2, &p) };
+    let wire = if raw {
+        p.clone()
+    } else {
+        client_frame(0x2, false, &p, MASK)
+    };
     let mut buf = Vec::new();
     let mut hold = |count: usize, held: &mut Vec<Tls>| {
         for _ in 0..count {
@@ -363,16 +355,6 @@ fn run_idle(
     (after - before) / n as f64
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
 fn fmt(v: f64) -> String {
     if v.is_nan() {
         "-".into()
@@ -383,12 +365,6 @@ fn fmt(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 fn main() {
@@ -413,7 +389,7 @@ fn main() {
         .unwrap_or(1000);
     let fresh = client_config(&ca, false);
     let resume = client_config(&ca, true);
-    println!("load before: {}", load());
+    println!("load before: {}", loadavg());
 
     // name, then per server the values of each round
     let scenarios = [
@@ -439,7 +415,7 @@ fn main() {
             vals[4][s].push(rate);
             vals[5][s].push(cpu);
         }
-        eprintln!("round {} of {} done, load {}", round + 1, rounds, load());
+        eprintln!("round {} of {} done, load {}", round + 1, rounds, loadavg());
     }
     let mut idle_vals = [Vec::new(), Vec::new(), Vec::new()];
     if idle > 0 {
@@ -507,7 +483,7 @@ fn main() {
     println!(
         "rounds {rounds} of {secs} s per figure and server; {THREADS} client connections/threads"
     );
-    println!("load after: {}", load());
+    println!("load after: {}", loadavg());
     println!("goals (issue 15):");
     let goal =
         |what: &str, met: bool| println!("  {:<66} {}", what, if met { "MET" } else { "NOT MET" });

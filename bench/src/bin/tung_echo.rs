@@ -6,7 +6,9 @@
 use std::net::TcpListener;
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9002".into());
     let listener = TcpListener::bind(&addr).expect("bind");
     println!("tungstenite echo on {}", listener.local_addr().unwrap());
     for stream in listener.incoming() {
@@ -14,7 +16,9 @@ fn main() {
         // Same socket option tinyws sets: each frame leaves at once.
         let _ = stream.set_nodelay(true);
         std::thread::spawn(move || {
-            let Ok(mut ws) = tungstenite::accept(stream) else { return };
+            let Ok(mut ws) = tungstenite::accept(stream) else {
+                return;
+            };
             loop {
                 match ws.read() {
                     Ok(msg) if msg.is_text() || msg.is_binary() => {
