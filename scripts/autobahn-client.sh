@@ -26,24 +26,11 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNNER="${AUTOBAHN_RUNNER:-$ROOT/../shared/autobahn}"
-UPDATE=0
-DEFLATE=0
-TLS=0
-for arg in "$@"; do
-  case "$arg" in
-    --update) UPDATE=1 ;;
-    --deflate) DEFLATE=1 ;;
-    --tls) TLS=1 ;;
-    *) echo "autobahn-client.sh: unknown argument $arg" >&2; exit 2 ;;
-  esac
-done
-FEATURES=()
+NAME=autobahn-client.sh
+# shellcheck source=lib/autobahn-args.sh
+. "$ROOT/scripts/lib/autobahn-args.sh"
 CLIENT_ARGS=()
 EXPECTED="$ROOT/scripts/autobahn/expected-client.json"
-TIMEOUT=900
-RUN_ARGS=()
-CHECK_ARGS=()
-[ "$DEFLATE$TLS" != 11 ] || { echo "autobahn-client.sh: --deflate and --tls are separate runs" >&2; exit 2; }
 if [ "$TLS" = 1 ]; then
   FEATURES=(--features tls)
   RUN_ARGS=(--exclude '12.*,13.*')
