@@ -18,8 +18,8 @@
 //! Sockets, `Read`/`Write`, locks, threads and clocks. The shell
 //! (`websocket.rs`, `writer.rs`) reads and writes, reads the clock, and
 //! serialises writers. CI fails if this folder, its unit tests included,
-//! names `std::io`, `std::net`, `Instant`, `std::thread` or `std::fs`
-//! (`scripts/sans-io-check.sh`).
+//! imports std's I/O, network, clock, thread, file or lock types (the list
+//! is in `scripts/sans-io-check.sh`).
 //!
 //! permessage-deflate's (de)compressors, their pool and the threads that
 //! compress belong to the shell (`deflate_pool.rs`), which lends them to
