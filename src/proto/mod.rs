@@ -23,7 +23,7 @@
 //!
 //! permessage-deflate's (de)compressors, their pool and the threads that
 //! compress belong to the shell (`deflate_pool.rs`), which lends them to
-//! `deflate`: CI also fails if this folder names `Mutex`.
+//! `deflate`: CI also fails if this folder takes a lock.
 
 pub(crate) mod close;
 #[cfg(feature = "deflate")]
